@@ -1,0 +1,54 @@
+# Two commands on a fresh machine: `make lab` (open the course) and `make test` (run every test).
+# Each target bootstraps .venv when it is missing or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PORT   ?= 8888
+# torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+
+.PHONY: lab test check bench nbtest browser-test grade-solutions student venv browser clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cmlesson)" >/dev/null
+	touch $(STAMP)
+
+## make lab: set up, then open the course in JupyterLab
+lab: venv
+	cd notebooks && ../$(VENV)/bin/jupyter lab --port $(PORT)
+
+## make test: set up, then run every test (unit, notebooks with nbval, browser, grading)
+test: venv browser
+	$(PY) -m cmlesson student --check
+	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(MAKE) nbtest
+
+nbtest: venv
+	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=600 notebooks solutions
+
+## make check: lint + fast unit tests, under a minute
+check: venv
+	$(VENV)/bin/ruff check cmlesson tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+
+## make bench: train the pipeline with the course defaults and print the quality/speed table
+bench: venv
+	$(PY) -m cmlesson bench
+
+## make student: regenerate notebooks/ from solutions/
+student: venv
+	$(PY) -m cmlesson student
+
+# The browser test drives Debian's Chromium (Playwright's own browser download is not possible here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,30 @@
+"""cmlesson: the package behind the consistency-models course (lesson 11.2).
+
+One module per concept; the notation table is in ``notebooks/00_notation.md``:
+
+========================  ==============================================================
+``config``                every default, in small dataclasses
+``data``                  2-D data sets (i.i.d.), a user's own points, sigma_data
+``schedules``             noise levels (geometric, Karras) and the CT/iCT curricula
+``parameterization``      c_skip, c_out, c_in, c_noise; ConsistencyFunction, EDMDenoiser
+``networks``              the MLP backbone F(x_in, c_noise)
+``samplers``              PF-ODE Euler/Heun, one- and multistep consistency sampling
+``losses``                EDM, consistency distillation and training losses
+``ema``                   target EMA and evaluation EMA
+``training``              training loops with progress bars
+``metrics``               exact 2-D W1, the lesson's per-dimension W1, noise floor
+``plotting``              the course's figures
+``checkpoints``           tiny pretrained models shipped with the package
+``widgets``               live ipywidgets explorers
+``checks``                exercise checks that explain what is wrong
+========================  ==============================================================
+"""
+
+import os
+
+# OpenMP threads that spin while waiting turn a shared 2-core machine (Binder, CI, a laptop running
+# two kernels) into a crawl: 100 teacher steps took 72 s instead of 2.5 s with a second job running.
+# Only effective when cmlesson is imported before torch; the notebooks do so.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""Command line: ``python -m cmlesson {bench,student,grade,checkpoints}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cmlesson", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser("bench", help="train the course pipeline and print quality and speed figures")
+    bench.add_argument("--dataset", default="moons", help="built-in 2-D data set (moons, circles, eight_gaussians, spiral)")
+    bench.add_argument("--data", default=None, metavar="FILE", help="your own 2-D points (.npy or .csv) instead of --dataset")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+
+    student = sub.add_parser("student", help="generate notebooks/ from solutions/ (solutions replaced by stubs)")
+    student.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
+
+    grade = sub.add_parser("grade", help="grade a folder of submitted notebooks into a CSV")
+    grade.add_argument("submissions", nargs="?", help="folder of submitted .ipynb files")
+    grade.add_argument("--out", default="grades.csv", help="CSV to write (atomically)")
+    grade.add_argument("--solutions", action="store_true", help="grade the solutions/ notebooks (must score full marks)")
+    grade.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per notebook")
+    grade.add_argument("--jobs", type=int, default=None, help="notebooks graded in parallel (default: available CPUs)")
+
+    sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
+
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        from . import bench as mod
+    elif args.command == "student":
+        from . import student as mod
+    elif args.command == "grade":
+        from . import grade as mod
+    else:
+        from . import checkpoints as mod
+    return mod.main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

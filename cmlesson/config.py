@@ -1,0 +1,85 @@
+"""Every default of the course in one place: small dataclasses, a reason on each field.
+
+Introduced in notebook 01 (noise levels) and 02-04 (training). Functions take one of these objects
+instead of repeating defaults; change a field with ``dataclasses.replace(cfg, field=value)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import _validate
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """The noise range shared by teacher, consistency model and samplers (Karras et al. 2022)."""
+
+    sigma_min: float = 0.002  # epsilon of Song et al. 2023: the boundary where f(x, sigma_min) = x
+    sigma_max: float = 80.0  # large enough that x + sigma_max z is indistinguishable from pure noise
+    rho: float = 7.0  # Karras schedule curvature: spends more levels at low noise, where detail forms
+    sigma_data: float = 0.5  # std of the data; the training functions replace it with the data's estimate
+
+    def __post_init__(self) -> None:
+        _validate.sigma_range(self.sigma_min, self.sigma_max)
+        _validate.positive_float("rho", self.rho)
+        _validate.positive_float("sigma_data", self.sigma_data)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Size of the MLP backbone: small enough for a 2-core CPU, large enough for 2-D sets."""
+
+    hidden: int = 192  # width: 128 left the teacher at ~1.25x the noise floor, 256 x 3 layers was no better
+    depth: int = 4  # hidden layers (residual); fewer blur the moons' tips
+    emb_dim: int = 32  # Fourier features of c_noise(sigma) fed to every layer
+    max_freq: float = 2.0  # highest embedding frequency: a consistency model is trained on a grid of levels
+    #                        and must interpolate between them; at 16, f(x, sigma) off the grid was garbage
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """EDM diffusion teacher (Karras et al. 2022, Table 1), shortened for a CPU."""
+
+    steps: int = 3000  # Adam steps; more steps beat bigger batches at a fixed CPU budget
+    batch: int = 1000  # drawn from a pre-sampled pool (fast on a CPU)
+    lr: float = 3e-3  # peak rate after warm-up
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    P_mean: float = -1.2  # ln sigma ~ N(P_mean, P_std^2): EDM's training distribution of levels ...
+    P_std: float = 1.6  # ... widened from EDM's 1.2 so the high levels the sampler starts from get trained
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU."""
+
+    steps: int = 1500  # Adam steps; each costs two teacher calls (Heun) besides the student's
+    batch: int = 1000
+    lr: float = 1e-3  # a third of the teacher's: the student starts from the teacher's weights
+    warmup: int = 100
+    N: int = 18  # discretization levels of the Karras grid the teacher steps between
+    target_decay: float = 0.95  # mu of the target EMA (the paper's ImageNet value); 0 was far worse here
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA (samples come from it)
+
+
+@dataclass(frozen=True)
+class ConsistencyTrainingConfig:
+    """Consistency training from scratch (Song et al. 2023, Algorithm 3), shortened for a CPU."""
+
+    steps: int = 4000  # Adam steps; about 30 s on 2 cores
+    batch: int = 2000
+    lr: float = 1e-3
+    warmup: int = 100
+    s0: int = 2  # curriculum N(k) starts with this many intervals ...
+    s1: int = 150  # ... and ends with this many (Song et al. 2023, CIFAR-10)
+    mu0: float = 0.9  # target EMA at the start of the curriculum: mu(k) = exp(s0 ln(mu0) / N(k))
+    eval_decay: float = 0.999
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What `python -m cmlesson bench` measures."""
+
+    n_samples: int = 2000  # points per W1 evaluation, as in the lesson's figures
+    n_seeds: int = 5  # sampling seeds averaged, each against its own reference sample
+    teacher_steps: int = 18  # Heun steps of the teacher (EDM's 18 levels, 35 evaluations)

@@ -1,0 +1,98 @@
+"""The skip parameterization of the consistency function and the EDM denoiser (introduced in notebook 01).
+
+Both wrap a backbone ``F(x_in, c_noise)`` (see :mod:`cmlesson.networks`) as
+``c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma))``; they differ only in the
+coefficients. The consistency function shifts sigma by sigma_min so that c_skip = 1 and c_out = 0
+at sigma = sigma_min: the boundary condition f(x, sigma_min) = x holds exactly, whatever F is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import _validate
+
+
+def c_skip(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Tensor:
+    """Song et al. 2023, App. C: c_skip = sigma_data^2 / ((sigma - sigma_min)^2 + sigma_data^2).
+
+    Written as 1 / (1 + ((sigma - sigma_min) / sigma_data)^2) so that c_skip(sigma_min) is exactly 1.0
+    in floating point (number / tensor rounds through a reciprocal: 0.99999994 for some sigma_data).
+    """
+    return 1 / (1 + ((sigma - sigma_min) / sigma_data) ** 2)
+
+
+def c_out(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Tensor:
+    """Song et al. 2023, App. C: c_out = sigma_data (sigma - sigma_min) / sqrt(sigma^2 + sigma_data^2)."""
+    return sigma_data * (sigma - sigma_min) / (sigma**2 + sigma_data**2).sqrt()
+
+
+def c_in(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    """Karras et al. 2022, Table 1: c_in = 1 / sqrt(sigma^2 + sigma_data^2), so the network sees unit-variance input."""
+    return 1 / (sigma**2 + sigma_data**2).sqrt()
+
+
+def c_noise(sigma: torch.Tensor) -> torch.Tensor:
+    """Karras et al. 2022, Table 1: c_noise = ln(sigma) / 4."""
+    return sigma.log() / 4
+
+
+def edm_c_skip(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    """Karras et al. 2022, Table 1: c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)."""
+    return sigma_data**2 / (sigma**2 + sigma_data**2)
+
+
+def edm_c_out(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
+    """Karras et al. 2022, Table 1: c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)."""
+    return sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
+
+
+def lesson_c_skip(sigma: torch.Tensor, sigma_min: float) -> torch.Tensor:
+    """The lesson text's (wrong) c_skip = sigma_min^2 / (sigma^2 + sigma_min^2): 1/2 at sigma_min, not 1."""
+    return sigma_min**2 / (sigma**2 + sigma_min**2)
+
+
+def lesson_c_out(sigma: torch.Tensor, sigma_min: float) -> torch.Tensor:
+    """The lesson text's (wrong) c_out = sigma sigma_min / sqrt(sigma^2 + sigma_min^2): about sigma_min for all sigma."""
+    return sigma * sigma_min / (sigma**2 + sigma_min**2).sqrt()
+
+
+def _as_column(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
+    """Broadcast a scalar or a (batch,) tensor of levels against x: (batch, 1, ..., 1)."""
+    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
+    if sigma.ndim == 0:
+        sigma = sigma.expand(x.shape[0])
+    if sigma.shape != (x.shape[0],):
+        raise ValueError(f"sigma must be a number or have shape ({x.shape[0]},), got {tuple(sigma.shape)}")
+    return sigma.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+class ConsistencyFunction(nn.Module):
+    """f(x, sigma) = c_skip x + c_out F(c_in x, c_noise) with the sigma_min shift (Song et al. 2023, Eq. 5 and App. C)."""
+
+    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
+        super().__init__()
+        self.backbone = backbone
+        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        s = _as_column(sigma, x)  # (batch, 1, ...)
+        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
+        return c_skip(s, self.sigma_data, self.sigma_min) * x + c_out(s, self.sigma_data, self.sigma_min) * F_x
+
+
+class EDMDenoiser(nn.Module):
+    """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise): the diffusion teacher's x0-prediction (Karras et al. 2022, Eq. 7)."""
+
+    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
+        super().__init__()
+        self.backbone = backbone
+        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+        s = _as_column(sigma, x)  # (batch, 1, ...)
+        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
+        return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x

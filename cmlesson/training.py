@@ -1,0 +1,194 @@
+"""Training loops for the teacher, consistency distillation and consistency training (notebooks 02-04, 06).
+
+Each loop is seeded, shows a tqdm progress bar, sets torch's thread count to the CPUs this process
+may really use, and returns a :class:`Trained` with the evaluation-EMA model and the loss history.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import _validate, losses, schedules
+from .config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
+from .data import Pool, estimate_sigma_data
+from .ema import EvalEMA, TargetEMA, ct_target_decay, frozen_copy
+from .networks import NoiseConditionedMLP
+from .parameterization import ConsistencyFunction, EDMDenoiser
+from .samplers import heun_step
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the affinity mask, capped by a cgroup CPU quota (Binder grants 1-2 of many)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = _cgroup_quota()
+    return max(1, min(n, math.ceil(quota))) if quota else n
+
+
+def _cgroup_quota() -> float | None:
+    v2 = Path("/sys/fs/cgroup/cpu.max")
+    try:
+        if v2.exists():
+            q, p = v2.read_text().split()[:2]
+            return None if q == "max" else int(q) / int(p)
+        q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        p = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return None if q <= 0 else q / p
+    except (OSError, ValueError):
+        return None
+
+
+def use_available_cpus() -> int:
+    """torch.set_num_threads(available_cpus()); returns the count."""
+    n = available_cpus()
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
+
+
+def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
+    """Linear warm-up over ``warmup`` steps, then cosine decay to zero."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+
+@dataclass
+class Trained:
+    """A trained model (evaluation EMA), the online weights, and what happened."""
+
+    model: nn.Module
+    online: nn.Module
+    history: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def noise_config_for(data: torch.Tensor, noise: NoiseConfig = NoiseConfig()) -> NoiseConfig:
+    """``noise`` with sigma_data replaced by the data's own estimate."""
+    return replace(noise, sigma_data=estimate_sigma_data(data))
+
+
+def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progress) -> list[float]:
+    steps = _validate.int_at_least("steps", steps, 1)
+    batch = _validate.int_at_least("batch", batch, 1)
+    _validate.positive_float("lr", lr)
+    use_available_cpus()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warmup)
+        loss = loss_fn(step, pool.batch(batch))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr (now {lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        after_step(step)
+        history.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
+    return history
+
+
+def _pool(data: torch.Tensor, seed: int) -> Pool:
+    return Pool(_validate.points_2d("data", data, dim=None), seed=seed)
+
+
+def train_teacher(
+    data: torch.Tensor, cfg: TeacherConfig = TeacherConfig(), *, noise: NoiseConfig | None = None,
+    net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+) -> Trained:
+    """Train the EDM diffusion teacher D(x, sigma) on ``data`` (Karras et al. 2022); introduced in notebook 02."""
+    pool = _pool(data, seed)
+    noise = noise or noise_config_for(pool.points)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    model = EDMDenoiser(NoiseConditionedMLP(pool.points.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
+    ema = EvalEMA(model, 0.999)
+    start = time.perf_counter()
+    history = _fit(
+        model, lambda step, x0: losses.edm_loss(model, x0, cfg.P_mean, cfg.P_std, gen),
+        cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model), "teacher", progress,
+    )
+    return Trained(ema.model, model, history, time.perf_counter() - start)
+
+
+def consistency_model_from(teacher: EDMDenoiser) -> ConsistencyFunction:
+    """A consistency function whose backbone starts as a copy of the teacher's (Song et al. 2023, Sec. 5: CD init)."""
+    return ConsistencyFunction(frozen_copy(teacher.backbone).train().requires_grad_(True),
+                               teacher.sigma_data, teacher.sigma_min, teacher.sigma_max)
+
+
+def train_distillation(
+    teacher: EDMDenoiser, data: torch.Tensor, cfg: DistillConfig = DistillConfig(), *, rho: float = NoiseConfig.rho,
+    ode_step=heun_step, seed: int = 0, progress: bool = True,
+) -> Trained:
+    """Consistency distillation from ``teacher`` (Song et al. 2023, Alg. 2); introduced in notebook 02."""
+    pool = _pool(data, seed)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    teacher = frozen_copy(teacher)
+    model = consistency_model_from(teacher)
+    target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
+    sigmas = schedules.karras_sigmas(cfg.N, model.sigma_min, model.sigma_max, rho)
+
+    def loss_fn(step, x0):
+        return losses.consistency_distillation_loss(model, target.model, teacher, x0, sigmas, ode_step=ode_step, generator=gen)
+
+    def after_step(step):
+        target.update(model, cfg.target_decay)
+        ema.update(model)
+
+    start = time.perf_counter()
+    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "distill", progress)
+    return Trained(ema.model, model, history, time.perf_counter() - start)
+
+
+def train_consistency(
+    data: torch.Tensor, cfg: ConsistencyTrainingConfig = ConsistencyTrainingConfig(), *,
+    curriculum: Callable[..., int] = schedules.ct_curriculum, target_decay: Callable[..., float] = ct_target_decay,
+    distance: losses.Distance = losses.l2_distance, levels: losses.LevelSampler = losses.uniform_levels,
+    weighting: losses.Weighting = losses.uniform_weighting, init: nn.Module | None = None,
+    noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+) -> Trained:
+    """Consistency training without a teacher (Song et al. 2023, Alg. 3); introduced in notebook 03.
+
+    At step k the grid has N = curriculum(k, K, s0, s1) Karras levels and the target decay is
+    target_decay(N, s0, mu0). ``init`` (a teacher or consistency model) copies its backbone first.
+    """
+    pool = _pool(data, seed)
+    noise = noise or noise_config_for(pool.points)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    backbone = frozen_copy(init.backbone).train().requires_grad_(True) if init is not None else NoiseConditionedMLP(pool.points.shape[1], net)
+    model = ConsistencyFunction(backbone, noise.sigma_data, noise.sigma_min, noise.sigma_max)
+    target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
+    grids: dict[int, torch.Tensor] = {}
+
+    def grid(step: int) -> torch.Tensor:
+        N = curriculum(step, cfg.steps, cfg.s0, cfg.s1)
+        if N not in grids:
+            grids[N] = schedules.karras_sigmas(N, noise.sigma_min, noise.sigma_max, noise.rho)
+        return grids[N]
+
+    def loss_fn(step, x0):
+        return losses.consistency_training_loss(
+            model, target.model, x0, grid(step), distance=distance, levels=levels, weighting=weighting, generator=gen)
+
+    def after_step(step):
+        target.update(model, target_decay(len(grid(step)), cfg.s0, cfg.mu0))
+        ema.update(model)
+
+    start = time.perf_counter()
+    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "consistency training", progress)
+    return Trained(ema.model, model, history, time.perf_counter() - start)
