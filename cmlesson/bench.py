@@ -8,8 +8,12 @@ independent samples of the data). Speed is wall-clock time on this machine's ava
 from __future__ import annotations
 
 import json
+import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -130,7 +134,55 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> list[dict]:
+    """Execute every notebook in ``folders`` in its own fresh kernel; wall seconds and the kernel's peak memory."""
+    rows = []
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.ipynb")):
+            out = subprocess.run([sys.executable, "-m", "cmlesson._nbrun", str(path)], capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"{path} failed to execute:\n{out.stderr[-2000:]}")
+            rows.append({"notebook": str(path), **json.loads(out.stdout.strip().splitlines()[-1])})
+    return rows
+
+
+def notebook_table(rows: list[dict]) -> str:
+    """Markdown table of notebook running times and peak kernel memory."""
+    lines = ["| notebook | seconds | kernel peak memory |", "|---|---|---|"]
+    lines += [f"| `{r['notebook']}` | {r['seconds']:.0f} | {r['kernel_peak_mb']:.0f} MB |" for r in rows]
+    total = sum(r["seconds"] for r in rows)
+    lines.append(f"| **all {len(rows)} notebooks** | **{total:.0f}** ({total / 60:.1f} min) | max {max(r['kernel_peak_mb'] for r in rows):.0f} MB |")
+    return "\n".join(lines)
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Rewrite the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
+    text = path.read_text()
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} ... {end} markers")
+    head, rest = text.split(start, 1)
+    path.write_text(head + start + "\n" + body + "\n" + end + rest.split(end, 1)[1])
+
+
 def main(args) -> int:
     r = run(args.dataset, args.data, progress=not args.json)
-    print(json.dumps(r) if args.json else table(r))
+    try:
+        from .widgets import measure_latency
+    except ImportError:
+        measure_latency = None
+    if measure_latency is not None and args.data is None and args.dataset == "moons":
+        r.update({f"widget_{k}_ms": v for k, v in measure_latency().items()})
+    text = table(r)
+    if any(k.startswith("widget_") for k in r):
+        text += "\n\n| widget redraw (median) | ms |\n|---|---|\n" + "\n".join(
+            f"| {k[7:-3]} | {v:.0f} |" for k, v in r.items() if k.startswith("widget_"))
+    print(json.dumps(r) if args.json else text)
+    if args.readme:
+        replace_section(Path(args.readme), "bench", f"Measured by `make bench` ({platform.machine()}, torch {torch.__version__}):\n\n{text}")
+    if args.notebooks:
+        rows = time_notebooks()
+        print(notebook_table(rows))
+        if args.readme:
+            replace_section(Path(args.readme), "notebooks", notebook_table(rows))
     return 0
