@@ -1,0 +1,79 @@
+"""Shipped checkpoints: small, checksum-verified, loaded safely, and never trusted when altered."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from cmlesson import checkpoints, data, metrics, samplers
+from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
+from cmlesson.training import Trained
+
+
+@pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction)])
+def test_load_returns_a_frozen_model_of_the_right_kind(name, cls):
+    model = checkpoints.load(name)
+    assert isinstance(model, cls)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_files_are_small_and_match_the_manifest():
+    manifest = json.loads((checkpoints.FOLDER / "manifest.json").read_text())
+    assert set(manifest) == set(checkpoints.NAMES)
+    for name, meta in manifest.items():
+        path = checkpoints.FOLDER / f"{name}_{checkpoints.DATASET}.pt"
+        assert path.stat().st_size == meta["bytes"] < 400 * 1024
+        assert checkpoints._sha256(path) == meta["sha256"]
+
+
+def test_shipped_cd_model_samples_the_moons_in_one_step():
+    """A regression guard on the shipped weights: one-step W1 within 1.6x the noise floor."""
+    cd = checkpoints.load("cd")
+    g = torch.Generator().manual_seed(0)
+    x = samplers.sample_consistency(cd, samplers.noise(2000, 2, cd.sigma_max, g), [cd.sigma_max], generator=g)
+    w1 = metrics.wasserstein_2d(x, data.sample("moons", 2000, seed=1))
+    floor = metrics.noise_floor(lambda n, s: data.sample("moons", n, s), 2000, seeds=1)
+    assert w1 < 1.6 * floor, f"one-step W1 {w1:.4f} vs floor {floor:.4f}"
+
+
+@pytest.fixture
+def copied_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(checkpoints.FOLDER, folder)
+    monkeypatch.setattr(checkpoints, "FOLDER", folder)
+    calls = []
+
+    def fake_train(name, progress=True, teacher=None):
+        calls.append(name)
+        return Trained(model="retrained", online=None)
+
+    monkeypatch.setattr(checkpoints, "_train", fake_train)
+    return folder, calls
+
+
+def test_an_altered_file_is_retrained_not_loaded(copied_folder):
+    folder, calls = copied_folder
+    path = folder / "cd_moons.pt"
+    raw = bytearray(path.read_bytes())
+    raw[-10] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="does not match its SHA-256"):
+        assert checkpoints.load("cd", progress=False) == "retrained"
+    assert calls == ["cd"]
+
+
+def test_a_missing_file_is_retrained(copied_folder):
+    folder, calls = copied_folder
+    (folder / "teacher_moons.pt").unlink()
+    with pytest.warns(UserWarning, match="missing"):
+        assert checkpoints.load("teacher", progress=False) == "retrained"
+    assert calls == ["teacher"]
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="name must be one of"):
+        checkpoints.load("gan")
