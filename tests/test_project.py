@@ -78,3 +78,21 @@ def test_reference_for_file_keeps_train_and_reference_disjoint():
 def test_mean_w1_is_zero_for_a_perfect_copy():
     pts = torch.from_numpy(np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32))
     assert bench.mean_w1(lambda g: pts, lambda n, s: pts, 64, 2) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_bench_run_reports_every_key(monkeypatch):
+    """The benchmark end to end, with tiny training budgets: every documented key, finite and positive."""
+    from dataclasses import replace
+
+    from cmlesson import config
+
+    monkeypatch.setattr(bench, "TeacherConfig", lambda: replace(config.TeacherConfig(), steps=30, batch=128))
+    monkeypatch.setattr(bench, "DistillConfig", lambda: replace(config.DistillConfig(), steps=20, batch=128))
+    monkeypatch.setattr(bench, "ConsistencyTrainingConfig", lambda: replace(config.ConsistencyTrainingConfig(), steps=20, batch=128))
+    r = bench.run("moons", cfg=config.BenchConfig(n_samples=200, n_seeds=2), progress=False)
+    keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
+            "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms"]
+    for key in keys:
+        assert np.isfinite(r[key]) and r[key] > 0, key
+    assert "| CD, 3 steps |" in bench.table(r)
