@@ -25,13 +25,16 @@ lab: venv
 	cd notebooks && ../$(VENV)/bin/jupyter lab --port $(PORT)
 
 ## make test: set up, then run every test (unit, notebooks with nbval, browser, grading)
+# One pytest run: unit tests, the slow ones (training, browser, grading) and every notebook under nbval.
 test: venv browser
 	$(PY) -m cmlesson student --check
-	$(PY) -m pytest -q -p no:cacheprovider tests
-	$(MAKE) nbtest
+	$(PY) -m pytest -p no:cacheprovider --durations=15 $(NBVAL) tests notebooks solutions
 
+NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
+
+## make nbtest: only the notebooks
 nbtest: venv
-	$(PY) -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env --nbval-cell-timeout=600 notebooks solutions
+	$(PY) -m pytest -q -p no:cacheprovider $(NBVAL) notebooks solutions
 
 ## make check: lint + fast unit tests, under a minute
 check: venv

@@ -14,8 +14,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--dataset", default="moons", help="built-in 2-D data set (moons, circles, eight_gaussians, spiral)")
     bench.add_argument("--data", default=None, metavar="FILE", help="your own 2-D points (.npy or .csv) instead of --dataset")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    bench.add_argument("--notebooks", action="store_true", help="also time every notebook (fresh kernel each) and its peak memory")
-    bench.add_argument("--readme", default=None, metavar="FILE", help="write the tables into FILE between <!-- bench/notebooks:start/end --> markers")
+    bench.add_argument("--notebooks", action="store_true", help="also time every notebook (fresh kernel each)")
+    bench.add_argument("--readme", default=None, metavar="FILE", help="write the tables into FILE between its markers")
 
     student = sub.add_parser("student", help="generate notebooks/ from solutions/ (solutions replaced by stubs)")
     student.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")

@@ -156,7 +156,8 @@ def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> lis
     rows = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.ipynb")):
-            out = subprocess.run([sys.executable, "-m", "cmlesson._nbrun", str(path)], capture_output=True, text=True, check=False)
+            cmd = [sys.executable, "-m", "cmlesson._nbrun", str(path)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"{path} failed to execute:\n{out.stderr[-2000:]}")
             rows.append({"notebook": str(path), **json.loads(out.stdout.strip().splitlines()[-1])})
@@ -168,7 +169,8 @@ def notebook_table(rows: list[dict]) -> str:
     lines = ["| notebook | seconds | kernel peak memory |", "|---|---|---|"]
     lines += [f"| `{r['notebook']}` | {r['seconds']:.0f} | {r['kernel_peak_mb']:.0f} MB |" for r in rows]
     total = sum(r["seconds"] for r in rows)
-    lines.append(f"| **all {len(rows)} notebooks** | **{total:.0f}** ({total / 60:.1f} min) | max {max(r['kernel_peak_mb'] for r in rows):.0f} MB |")
+    peak = max(r["kernel_peak_mb"] for r in rows)
+    lines.append(f"| **all {len(rows)} notebooks** | **{total:.0f}** ({total / 60:.1f} min) | max {peak:.0f} MB |")
     return "\n".join(lines)
 
 
@@ -196,7 +198,8 @@ def main(args) -> int:
             f"| {k[7:-3]} | {v:.0f} |" for k, v in r.items() if k.startswith("widget_"))
     print(json.dumps(r) if args.json else text)
     if args.readme:
-        replace_section(Path(args.readme), "bench", f"Measured by `make bench` ({platform.machine()}, torch {torch.__version__}):\n\n{text}")
+        header = f"Measured by `make bench` ({platform.machine()}, torch {torch.__version__}):"
+        replace_section(Path(args.readme), "bench", f"{header}\n\n{text}")
     if args.notebooks:
         rows = time_notebooks()
         print(notebook_table(rows))

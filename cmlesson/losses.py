@@ -46,7 +46,10 @@ def uniform_levels(sigmas: torch.Tensor, n: int, generator: torch.Generator | No
 
 
 def lognormal_level_probs(sigmas: torch.Tensor, P_mean: float = -1.1, P_std: float = 2.0) -> torch.Tensor:
-    """p(i) ~ erf((ln sigmas[i] - P_mean)/(sqrt2 P_std)) - erf((ln sigmas[i+1] - P_mean)/(sqrt2 P_std)) (Song & Dhariwal 2023, Eq. 10)."""
+    """Song & Dhariwal 2023, Eq. 10: p(i) ~ erf((ln s_i - P_mean)/(sqrt2 P_std)) - erf((ln s_{i+1} - P_mean)/(sqrt2 P_std)).
+
+    The mass of N(P_mean, P_std^2) in ln sigma between the pair's two levels (s_i = sigmas[i] > s_{i+1}).
+    """
     cdf = torch.erf((sigmas.double().log() - P_mean) / (math.sqrt(2) * P_std))
     p = cdf[:-1] - cdf[1:]  # (N-1,): mass of ln sigma between the pair's two levels
     return (p / p.sum()).float()
@@ -55,6 +58,27 @@ def lognormal_level_probs(sigmas: torch.Tensor, P_mean: float = -1.1, P_std: flo
 def lognormal_levels(sigmas: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """i drawn with lognormal_level_probs (iCT, P_mean = -1.1, P_std = 2.0): (n,) int64."""
     return torch.multinomial(lognormal_level_probs(sigmas), n, replacement=True, generator=generator)
+
+
+def mixed_level_probs(sigmas: torch.Tensor, uniform_share: float = 0.5, P_mean: float = -1.1, P_std: float = 2.0) -> torch.Tensor:
+    """p(i) = u / (N-1) + (1 - u) p_lognormal(i): iCT's lognormal pairs with a floor of u/(N-1) under every pair.
+
+    A remedy for short runs (this course, notebook 06): iCT's lognormal (Song & Dhariwal 2023, Eq. 10)
+    gives the top pairs, where one-step sampling starts, almost no samples; the uniform share
+    ``u`` (Song et al. 2023, Alg. 3) guarantees each pair at least u/(N-1) of every batch.
+    """
+    u = _validate.fraction("uniform_share", uniform_share, closed_right=True)
+    return u / (len(sigmas) - 1) + (1 - u) * lognormal_level_probs(sigmas, P_mean, P_std)
+
+
+def mixed_levels(
+    sigmas: torch.Tensor, n: int, generator: torch.Generator | None = None, uniform_share: float = 0.5
+) -> torch.Tensor:
+    """i drawn with mixed_level_probs (half uniform, half iCT lognormal by default): (n,) int64.
+
+    Pass another share with ``functools.partial(mixed_levels, uniform_share=0.3)``.
+    """
+    return torch.multinomial(mixed_level_probs(sigmas, uniform_share), n, replacement=True, generator=generator)
 
 
 # --- weightings lambda(sigma_hi, sigma_lo): (batch,) ------------------------------------------------
@@ -76,7 +100,10 @@ def ict_weighting(sigma_hi: torch.Tensor, sigma_lo: torch.Tensor) -> torch.Tenso
 def edm_loss(
     denoiser, x0: torch.Tensor, P_mean: float = -1.2, P_std: float = 1.2, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Teacher loss: E lambda(s) ||D(x0 + s z, s) - x0||^2, ln s ~ N(P_mean, P_std^2), lambda = (s^2+sd^2)/(s sd)^2 (Karras et al. 2022, Eq. 8)."""
+    """Karras et al. 2022, Eq. 8: E lambda(s) ||D(x0 + s z, s) - x0||^2, ln s ~ N(P_mean, P_std^2).
+
+    lambda(s) = (s^2 + sigma_data^2) / (s sigma_data)^2; the squared error is averaged over coordinates.
+    """
     sigma = (P_mean + P_std * torch.randn(x0.shape[0], generator=generator)).exp()  # (batch,)
     col = sigma.reshape(-1, *([1] * (x0.ndim - 1)))
     z = torch.randn(x0.shape, generator=generator)
@@ -121,7 +148,7 @@ def consistency_training_loss(
     distance: Distance = l2_distance, levels: LevelSampler = uniform_levels,
     weighting: Weighting = uniform_weighting, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Song et al. 2023, Alg. 3: the same z at both levels, x_hi = x0 + sigma_hi z and x_lo = x0 + sigma_lo z; consistency_loss."""
+    """Song et al. 2023, Alg. 3: the same z at both levels, x_hi = x0 + sigma_hi z, x_lo = x0 + sigma_lo z."""
     sigmas = _check_schedule(sigmas)
     i = levels(sigmas, x0.shape[0], generator)
     sigma_hi, sigma_lo = sigmas[i], sigmas[i + 1]  # (batch,), sigma_hi > sigma_lo
@@ -132,7 +159,7 @@ def consistency_training_loss(
 
 
 def reversed_distillation_loss(model, target_model, teacher, x0, sigmas, *, ode_step=heun_step, generator=None):
-    """The lesson text's bug, kept as a pitfall: the online model sits on the *less* noisy point, the target on the noisier one."""
+    """The lesson text's bug, kept as a pitfall: the online model on the *less* noisy point, the target on the noisier."""
     sigmas = _check_schedule(sigmas)
     i = uniform_levels(sigmas, x0.shape[0], generator)
     sigma_hi, sigma_lo = sigmas[i], sigmas[i + 1]

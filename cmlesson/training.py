@@ -173,7 +173,10 @@ def train_consistency(
     noise = noise or noise_config_for(pool.points)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    backbone = frozen_copy(init.backbone).train().requires_grad_(True) if init is not None else NoiseConditionedMLP(pool.points.shape[1], net)
+    if init is not None:
+        backbone = frozen_copy(init.backbone).train().requires_grad_(True)
+    else:
+        backbone = NoiseConditionedMLP(pool.points.shape[1], net)
     model = ConsistencyFunction(backbone, noise.sigma_data, noise.sigma_min, noise.sigma_max)
     target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
     grids: dict[int, torch.Tensor] = {}

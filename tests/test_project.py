@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 import torch
 
 from cmlesson import bench
@@ -89,7 +89,8 @@ def test_bench_run_reports_every_key(monkeypatch):
 
     monkeypatch.setattr(bench, "TeacherConfig", lambda: replace(config.TeacherConfig(), steps=30, batch=128))
     monkeypatch.setattr(bench, "DistillConfig", lambda: replace(config.DistillConfig(), steps=20, batch=128))
-    monkeypatch.setattr(bench, "ConsistencyTrainingConfig", lambda: replace(config.ConsistencyTrainingConfig(), steps=20, batch=128))
+    ct = replace(config.ConsistencyTrainingConfig(), steps=20, batch=128)
+    monkeypatch.setattr(bench, "ConsistencyTrainingConfig", lambda: ct)
     r = bench.run("moons", cfg=config.BenchConfig(n_samples=200, n_seeds=2), progress=False)
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
             "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms"]
