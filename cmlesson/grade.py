@@ -1,0 +1,435 @@
+"""``python -m cmlesson grade``: grade a folder of submitted notebooks into a CSV (one row per file).
+
+How one submission is graded:
+
+1. The file is read (never written: the grader works on a copy in a fresh temporary folder). A file that is
+   empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``.
+2. Which course notebooks it is (01-05) is read from the exercise names in its code cells; every exercise of
+   those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
+3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
+   the whole notebook. A cell that raises does not stop it. Outputs are never kept, only counted.
+4. A last cell, added by the grader, holds the grader's own copy of the evaluation code
+   (:func:`cmlesson.checks.kernel_source`; no cmlesson import). It calls the student's functions on seeded
+   inputs and writes plain JSON to a file whose random name only the grader knows.
+5. The grader reads that JSON and judges it in its own process with cmlesson (:data:`cmlesson.checks.JUDGES`):
+   patching cmlesson inside the kernel cannot change a grade.
+
+Status: ``ok`` (graded; cells that raised are listed in ``note``), ``timeout`` (the time limit was hit; what
+was evaluated before is kept), ``error`` (the kernel died or could not start; idem), ``invalid`` (not a
+gradable notebook, or the results file was tampered with).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import csv
+import io
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import torch
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from tqdm.auto import tqdm
+
+from . import checks
+from .training import available_cpus
+
+MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
+OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
+EXERCISE_LIMIT_S = 120.0  # one student function, inside the grader's cell
+SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+QUIET = logging.getLogger("cmlesson.grade.nbclient")  # nbclient logs each dead kernel; the row says it already
+QUIET.setLevel(logging.CRITICAL)
+
+
+@dataclass
+class Submission:
+    """One submitted file: its notebook (None if unreadable), the exercises it must contain, or why it is invalid."""
+
+    path: Path
+    nb: nbformat.NotebookNode | None = None
+    exercises: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def notebooks(self) -> str:
+        return "+".join(sorted({checks.EXERCISES[e].notebook for e in self.exercises}))
+
+
+@dataclass
+class Run:
+    """What happened in the kernel: status, notes, and the grader cell's JSON (None if it never wrote any)."""
+
+    status: str = "ok"
+    notes: list[str] = field(default_factory=list)
+    report: dict | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Row:
+    """One CSV row: a file's status, notes, and each expected exercise's Result."""
+
+    file: str
+    notebook: str
+    status: str
+    note: str
+    results: dict[str, checks.Result]
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(r.score for r in self.results.values())
+
+    @property
+    def max_total(self) -> int:
+        return sum(checks.EXERCISES[e].points for e in self.results)
+
+
+# --- reading submissions -------------------------------------------------------------------------------------
+
+
+def find_submissions(folder: Path) -> list[Path]:
+    """Every regular, non-hidden file directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
+    """The exercises of every course notebook whose exercise names appear in the code cells."""
+    code = "\n".join(c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code")
+    found = {ex.notebook for ex_id, ex in checks.EXERCISES.items()
+             if any(re.search(rf"\b{name}\b", code) for name in ex.names)}
+    return [ex_id for ex_id, ex in checks.EXERCISES.items() if ex.notebook in found]
+
+
+def load_submission(path: Path) -> Submission:
+    """Read and parse one file; never raises for a bad file (the reason goes in ``problem``)."""
+    sub = Submission(path)
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            sub.problem = "empty file"
+        elif size > MAX_FILE_BYTES:
+            sub.problem = f"file is {size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB"
+        else:
+            sub.nb = nbformat.reads(path.read_text(encoding="utf-8", errors="replace"), as_version=4)
+            if not isinstance(sub.nb.get("cells"), list):
+                raise ValueError("no list of cells")
+    except Exception as err:  # nbformat raises many kinds for a file that is not a notebook
+        sub.nb, sub.problem = None, f"not a notebook: {type(err).__name__}: {str(err)[:150]}"
+    if sub.nb is not None:
+        sub.exercises = exercises_in(sub.nb)
+        if not sub.exercises:
+            names = ", ".join(n for ex in checks.EXERCISES.values() for n in ex.names)
+            sub.problem = f"no exercise of the course found (none of {names})"
+    return sub
+
+
+# --- running one notebook ------------------------------------------------------------------------------------
+
+
+class GradingClient(NotebookClient):
+    """A NotebookClient that keeps no outputs (the grade never depends on them): it counts their size, records
+    the errors cells raise, and remembers which cell is running."""
+
+    def __init__(self, nb: nbformat.NotebookNode, limit_s: float, **kw):
+        super().__init__(nb, timeout_func=self._remaining, on_notebook_start=self._start_clock, **kw)
+        self.limit_s, self.deadline = limit_s, None
+        self.output_bytes = 0
+        self.cell_errors: list[tuple[int, str]] = []
+        self.current_cell: int | None = None
+
+    def _start_clock(self, notebook=None) -> None:
+        """The time limit counts from the moment the kernel is ready (starting it is the grader's cost)."""
+        self.deadline = time.monotonic() + self.limit_s
+
+    def _remaining(self, cell) -> float:
+        """Each cell may use what is left of the notebook's time limit (nbclient's own limit is per cell)."""
+        return max(0.5, (self.deadline or time.monotonic() + self.limit_s) - time.monotonic())
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        self.output_bytes += _size(content)
+        if msg.get("msg_type") == "error":
+            self.cell_errors.append((cell_index, f"{content.get('ename', '?')}: {content.get('evalue', '')}"[:160]))
+        return None
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        self.output_bytes += _size(msg.get("content", {}))  # widget state: not kept either
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self.current_cell = cell_index
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    async def _async_poll_kernel_alive(self) -> None:
+        try:
+            await super()._async_poll_kernel_alive()
+        except AssertionError:  # nbclient polls once more after a dead kernel's client was cleaned up
+            pass
+
+
+def _size(content: dict) -> int:
+    """Roughly how many bytes an output message carries (text, data, traceback)."""
+    n = len(content.get("text", "") or "")
+    for value in (content.get("data") or {}).values():
+        n += len(value) if isinstance(value, str) else len(json.dumps(value, default=str))
+    return n + sum(len(line) for line in content.get("traceback", []) or [])
+
+
+def grader_cell(results: Path, assets: Path | None, exercises: list[str]) -> str:
+    """The code of the cell the grader appends: run its own evaluation code in a fresh namespace."""
+    return (
+        "def __cmlesson_grader__(student):\n"
+        "    namespace = {'__name__': 'cmlesson_grader'}\n"
+        f"    exec(compile({checks.kernel_source()!r}, '<cmlesson grader>', 'exec'), namespace)\n"
+        f"    namespace['run_grader'](student, {str(results)!r}, {str(assets) if assets else None!r}, "
+        f"{exercises!r}, {EXERCISE_LIMIT_S!r})\n"
+        "__cmlesson_grader__(globals())\n"
+    )
+
+
+def kernel_env(jobs: int) -> dict[str, str]:
+    """The kernel's environment: threads shared fairly between parallel kernels, no progress bars."""
+    threads = str(max(1, available_cpus() // max(1, jobs)))
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TQDM_DISABLE": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+
+
+def _cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
+    if index is None or index >= len(nb.cells):
+        return "a cell"
+    first = next((line.strip() for line in nb.cells[index].source.splitlines() if line.strip()), "")
+    return f"cell {index + 1} ({first[:40]!r})"
+
+
+def run_notebook(sub: Submission, timeout: float, assets: dict[str, np.ndarray] | None, jobs: int) -> Run:
+    """Execute a copy of the submission plus the grader's cell in a fresh kernel; never raises."""
+    run, start = Run(), time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="cmlesson-grade-", ignore_cleanup_errors=True) as tmp:
+        work = Path(tmp) / "work"
+        work.mkdir()
+        nb = copy.deepcopy(sub.nb)
+        nbformat.write(nb, work / "submission.ipynb")  # the temporary copy the kernel may see
+        token = secrets.token_hex(8)
+        results = Path(tmp) / f"results-{token}.json"
+        assets_path = None
+        if assets is not None and "ladder" in sub.exercises:
+            assets_path = Path(tmp) / f"assets-{token}.npz"
+            np.savez(assets_path, **assets)
+        nb.cells.append(nbformat.v4.new_code_cell(grader_cell(results, assets_path, sub.exercises)))
+        grader_index = len(nb.cells) - 1
+        client = GradingClient(nb, timeout, kernel_name="python3", allow_errors=True, record_timing=False,
+                               startup_timeout=120, resources={"metadata": {"path": str(work)}}, log=QUIET)
+        try:
+            client.execute(env=kernel_env(jobs), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except CellTimeoutError:
+            run.status = "timeout"
+            run.notes.append(f"time limit of {timeout:g} s reached in {_where(nb, client.current_cell, grader_index)}")
+        except DeadKernelError:
+            run.status = "error"
+            run.notes.append(f"the kernel died in {_where(nb, client.current_cell, grader_index)} "
+                             "(os._exit, a crash, or out of memory)")
+        except Exception as err:  # the kernel could not start, or nbclient failed
+            run.status = "error"
+            run.notes.append(f"could not run the notebook: {type(err).__name__}: {str(err)[:200]}")
+        stopped = {grader_index} | ({client.current_cell} if run.status == "timeout" else set())  # KeyboardInterrupt
+        run.notes += [f"{_cell_label(nb, i)} raised {text}" for i, text in client.cell_errors if i not in stopped]
+        if client.output_bytes > OUTPUT_NOTE_BYTES:
+            run.notes.append(f"printed {client.output_bytes / 1e6:.1f} MB of output (not kept)")
+        _read_report(run, results)
+    run.seconds = time.monotonic() - start
+    return run
+
+
+def run_safely(sub: Submission, timeout: float, assets: dict[str, np.ndarray] | None, jobs: int) -> Run:
+    """:func:`run_notebook`, but a failure of the grader on one file (disk full, a bug) only fails that row."""
+    try:
+        return run_notebook(sub, timeout, assets, jobs)
+    except Exception as err:
+        return Run("error", [f"the grader failed on this file: {type(err).__name__}: {str(err)[:200]}"])
+
+
+def _where(nb: nbformat.NotebookNode, index: int | None, grader_index: int) -> str:
+    return "the grader's cell, while it ran your functions" if index == grader_index else _cell_label(nb, index)
+
+
+def _read_report(run: Run, path: Path) -> None:
+    """Load the grader cell's JSON into ``run.report``; malformed JSON makes the run invalid."""
+    if not path.exists():
+        if run.status == "ok":
+            run.status = "error"
+            run.notes.append("the grader's cell did not run (did the notebook stop the kernel or delete files?)")
+        return
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(report, dict) or not isinstance(report.get("exercises"), dict):
+            raise ValueError("not the grader's format")
+    except (ValueError, UnicodeDecodeError) as err:
+        run.status = "invalid"
+        run.notes.append(f"the grader's results file is malformed ({type(err).__name__}: {str(err)[:80]})")
+        return
+    run.report = report
+
+
+# --- judging ---------------------------------------------------------------------------------------------------
+
+
+def judge(sub: Submission, run: Run, ladder: checks.LadderAssets | None) -> Row:
+    """Turn the kernel's outputs into one Result per expected exercise, judged here with cmlesson."""
+    status, notes = run.status, list(run.notes)
+    report = run.report or {"exercises": {}}
+    results = {}
+    for ex_id in sub.exercises:
+        pts = checks.EXERCISES[ex_id].points
+        outputs = report["exercises"].get(ex_id)
+        if outputs is None:
+            why = "not evaluated: the notebook did not finish"
+            if report.get("current") == ex_id:
+                why = "not evaluated: your function was running when the notebook was stopped"
+            results[ex_id] = checks.Result(0, pts, "wrong", why)
+            continue
+        try:
+            judge_fn = checks.JUDGES[ex_id]
+            results[ex_id] = judge_fn(outputs, ladder) if ex_id == "ladder" else judge_fn(outputs)
+        except Exception as err:  # outputs the kernel code cannot produce: tampered with
+            results[ex_id] = checks.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})")
+            if status == "ok":
+                status = "invalid"
+            notes.append(f"malformed results for {ex_id}")
+    return Row(sub.path.name, sub.notebooks, status, "; ".join(notes), results, run.seconds)
+
+
+def invalid_row(sub: Submission) -> Row:
+    return Row(sub.path.name, "", "invalid", sub.problem or "", {})
+
+
+# --- the batch -------------------------------------------------------------------------------------------------
+
+
+def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None,
+          ladder: checks.LadderAssets | None = None, progress: bool = True) -> list[Row]:
+    """Grade ``files`` (rows in the same order). ``ladder`` defaults to the shipped CD model, loaded only if needed."""
+    jobs = max(1, jobs or available_cpus())
+    subs = [load_submission(p) for p in files]
+    if ladder is None and any("ladder" in s.exercises for s in subs if s.problem is None):
+        ladder = checks.default_ladder_assets()
+    assets = ladder.kernel_arrays() if ladder is not None else None
+    rows: dict[int, Row] = {i: invalid_row(s) for i, s in enumerate(subs) if s.problem is not None}
+    todo = [i for i, s in enumerate(subs) if s.problem is None]
+    bar = tqdm(total=len(files), desc="grading", unit="nb", disable=not progress, file=sys.stderr)
+    bar.update(len(rows))
+    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_safely, subs[i], timeout, assets, jobs): i for i in todo}
+        for future in cf.as_completed(futures):
+            i = futures[future]
+            rows[i] = judge(subs[i], future.result(), ladder)
+            bar.update(1)
+            bar.set_postfix_str(f"{rows[i].file}: {rows[i].status}", refresh=False)
+    bar.close()
+    return [rows[i] for i in range(len(subs))]
+
+
+def columns() -> list[str]:
+    """The CSV header: file, notebook, status, note, <id>_score and <id>_reason per exercise, total, max_total."""
+    per = [f"{ex}_{kind}" for ex in checks.EXERCISES for kind in ("score", "reason")]
+    return ["file", "notebook", "status", "note", *per, "total", "max_total"]
+
+
+def csv_text(rows: list[Row]) -> str:
+    """The CSV (blank score and reason for exercises that are not in a submission's notebooks)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns(), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        record = {"file": row.file, "notebook": row.notebook, "status": row.status, "note": row.note,
+                  "total": row.total, "max_total": row.max_total}
+        for ex_id, result in row.results.items():
+            record[f"{ex_id}_score"], record[f"{ex_id}_reason"] = result.score, result.reason
+        writer.writerow(record)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename over ``path``: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def summary(rows: list[Row], seconds: float) -> str:
+    """A table of every row, then counts per status and the mean per exercise."""
+    lines = [f"{'file':<28} {'notebooks':<14} {'status':<8} {'score':>6}  note", "-" * 100]
+    for r in rows:
+        score = f"{r.total}/{r.max_total}"
+        lines.append(f"{r.file[:28]:<28} {r.notebook:<14} {r.status:<8} {score:>6}  {r.note[:38]}")
+    counts = {s: sum(r.status == s for r in rows) for s in ("ok", "timeout", "error", "invalid")}
+    lines += ["-" * 100, f"{len(rows)} submissions graded in {seconds:.0f} s: "
+              + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    for ex_id, ex in checks.EXERCISES.items():
+        scores = [r.results[ex_id].score for r in rows if ex_id in r.results]
+        if scores:
+            lines.append(f"  {ex_id:<13} mean {np.mean(scores):.2f}/{ex.points} over {len(scores)} "
+                         f"({sum(s == ex.points for s in scores)} full marks)")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    """Entry point of ``python -m cmlesson grade``: 0 when every file got its row, 1 when the grader failed
+    (or, with --solutions, when a solution notebook does not score full marks), 2 for bad arguments."""
+    if args.solutions:
+        folder = SOLUTIONS
+    elif args.submissions:
+        folder = Path(args.submissions)
+    else:
+        print("error: give a SUBMISSIONS folder, or --solutions", file=sys.stderr)
+        return 2
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder", file=sys.stderr)
+        return 2
+    files = find_submissions(folder)
+    if args.solutions:
+        files = [f for f in files if f.suffix == ".ipynb"]
+        if not files:
+            print(f"error: no notebooks in {folder}", file=sys.stderr)
+            return 1
+    torch.set_num_threads(1)  # the kernels need the cores; the judges are light
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # nbclient leaves tasks behind when a kernel dies
+    start = time.perf_counter()
+    try:
+        rows = grade(files, timeout=args.timeout, jobs=args.jobs)
+        write_atomic(Path(args.out), csv_text(rows))
+    except Exception as err:
+        print(f"error: the grader failed: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(summary(rows, time.perf_counter() - start))
+    print(f"wrote {args.out}")
+    if args.solutions:
+        short = [r for r in rows if r.status != "ok" or r.total != r.max_total]
+        for r in short:
+            print(f"solution {r.file} is not full marks: {r.status}, {r.total}/{r.max_total}; {r.note}", file=sys.stderr)
+            for ex_id, res in r.results.items():
+                if res.score < res.max_score:
+                    print(f"  {ex_id}: {res.reason}", file=sys.stderr)
+        return 1 if short else 0
+    return 0

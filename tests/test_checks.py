@@ -1,0 +1,210 @@
+"""cmlesson.checks: every exercise's check on right answers, known mistakes, stubs and errors (in process).
+
+The outputs go through ``checks.evaluate_in_kernel``, the same path the grader's kernel takes, with the student's
+code executed into a namespace standing in for the notebook's globals. The W1-heavy ladder and ct_training
+checks that must solve 2000-point transport problems are marked slow.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+from grading_fixtures import corpus as C
+from torch import nn
+
+from cmlesson import checks, data, parameterization
+from cmlesson.config import NetworkConfig
+from cmlesson.networks import NoiseConditionedMLP
+
+
+@pytest.fixture(scope="module")
+def ladder_assets() -> checks.LadderAssets:
+    """A tiny random consistency model (not the shipped checkpoint) and a two-moons reference."""
+    torch.manual_seed(0)
+    backbone = NoiseConditionedMLP(2, NetworkConfig(hidden=16, depth=2))
+    nn.init.normal_(backbone.out.weight, std=0.3)
+    model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
+    return checks.LadderAssets(model, data.sample("moons", 2000, seed=5))
+
+
+def grade_code(ex_id: str, source: str, assets: checks.LadderAssets | None = None) -> checks.Result:
+    """Evaluate student code the way the grader's kernel does, then judge it here."""
+    arrays = assets.kernel_arrays() if assets is not None else {}
+    outputs = checks.evaluate_in_kernel(ex_id, C.functions(source), arrays, 60.0)
+    return checks.judge_ladder(outputs, assets) if ex_id == "ladder" else checks.JUDGES[ex_id](outputs)
+
+
+FAST = [e for e in C.ALL if e not in ("ladder", "ct_training")]
+
+
+@pytest.mark.parametrize("ex_id", FAST)
+def test_right_answers_score_full_marks(ex_id):
+    result = grade_code(ex_id, C.CORRECT[ex_id])
+    assert (result.status, result.score, result.max_score) == ("ok", checks.EXERCISES[ex_id].points,
+                                                               checks.EXERCISES[ex_id].points), result.message
+    assert result.reason == "correct"
+
+
+MISTAKES = [  # (exercise, mistake, words the diagnosis must contain, score)
+    ("coefficients", "lesson", r"boundary condition fails: c_skip\(sigma_min\) = 0\.5.*lesson's", 0),
+    ("coefficients", "edm", r"c_skip\(sigma_min\) = 0\.999984, must be exactly 1.*EDM's c_skip without the shift", 0),
+    ("coefficients", "hardcoded", r"right for sigma_data = 0\.5.*not for sigma_data = 1\.3.*do not hard-code", 0),
+    ("multistep", "sigma_noise", r"re-noised with sigma instead of sqrt\(sigma\^2 - sigma_min\^2\)", 0),
+    ("multistep", "noise_first", r"added noise before the first call", 0),
+    ("heun_step", "euler", r"an Euler step: no correction.*error vs the exact ODE solution", 0),
+    ("heun_step", "no_half", r"the sum of the two slopes not halved", 0),
+    ("curriculum", "lesson", r"linear like the lesson's", 0),
+    ("curriculum", "off_by_one", r"off by one at the ends: N\(0\) = 3, expected s0 = 2; N\(K\) = 152, expected s1 \+ 1 = 151", 0),
+    ("curriculum", "decreasing", r"decreases from 151 to 2 \(high to low\)", 0),
+    ("curriculum", "hardcoded", r"right for s0 = 2, s1 = 150, wrong for s0 = 10", 0),
+    ("ema", "swapped", r"decay applied the wrong way round", 0),
+    ("ema", "no_buffers", r"buffers not copied", 0),
+    ("ema", "not_in_place", r"parameters did not change: update them in place", 0),
+    ("ct_loss", "reversed", r"pair reversed: the online model is on the lower level", 0),
+    ("ct_loss", "grad_to_target", r"gradient reaches the target network", 0),
+    ("ct_loss", "two_noises", r"different noise at the two levels", 0),
+    ("ct_loss", "mse", r"averaged over the coordinates too", 1),
+    ("ct_loss", "vs_x0", r"not 0, when model and target coincide", 0),
+    ("w1", "per_axis", r"W1 computed per axis, not in 2-D.*yours = 0, exact W1 = 0\.79", 0),
+    ("w1", "sqeuclidean", r"squared Euclidean costs", 0),
+    ("w1", "paired", r"a\[i\] paired with b\[i\]", 0),
+]
+
+
+@pytest.mark.parametrize(("ex_id", "mistake", "pattern", "score"), MISTAKES, ids=[f"{m[0]}-{m[1]}" for m in MISTAKES])
+def test_known_mistakes_are_named(ex_id, mistake, pattern, score):
+    result = grade_code(ex_id, C.WRONG[ex_id][mistake])
+    assert result.status == "wrong"
+    assert result.score == score
+    assert re.search(pattern, result.message, re.S), result.message
+
+
+@pytest.mark.parametrize("ex_id", ["coefficients", "multistep"])
+def test_a_stub_is_not_attempted(ex_id):
+    result = grade_code(ex_id, C.STUBS[ex_id])
+    assert (result.status, result.score) == ("not attempted", 0)
+    assert "not attempted" in result.reason
+
+
+def test_a_raising_function_is_reported_not_raised():
+    result = grade_code("multistep", C.WRONG["multistep"]["raises"])
+    assert (result.status, result.score) == ("wrong", 0)
+    assert "multistep_student raised ValueError: sigmas must be a tensor" in result.message
+
+
+def test_sys_exit_inside_a_function_is_reported():
+    result = checks.check_w1(lambda a, b: exit(3))
+    assert result.status == "wrong" and "raised SystemExit" in result.message
+
+
+def test_a_missing_name_is_not_attempted():
+    result = checks.judge_coefficients(checks.evaluate_in_kernel("coefficients", C.functions(C.CORRECT["multistep"]), {}, 60))
+    assert result.status == "not attempted"
+    assert result.reason.startswith("c_skip_student, c_out_student is not defined")
+
+
+def test_cmlesson_own_function_is_not_an_answer():
+    result = checks.check_coefficients(parameterization.c_skip, parameterization.c_out)
+    assert result.status == "wrong" and "cmlesson's own cmlesson.parameterization.c_skip" in result.message
+
+
+def test_wrong_return_types_are_explained():
+    assert "returned str" in checks.check_curriculum(lambda k, K, s0, s1: "two").message
+    assert "returned float, expected a scalar tensor" in checks.check_ct_loss(lambda *a: 1.0).message
+    assert "returned list" in checks.check_ladder(lambda *a: [1.0], nn.Identity(), torch.zeros(3, 2)).message
+
+
+def test_check_prints_a_report(capsys):
+    result = checks.check_curriculum(C.functions(C.CORRECT["curriculum"])["ct_curriculum_student"])
+    out = capsys.readouterr().out
+    assert result == checks.Result(1, 1, "ok", result.message)
+    assert out.startswith("[PASS] the CT curriculum N(k): 1/1")
+
+
+def test_not_done_returns_its_argument_and_marks_a_stub():
+    x = torch.ones(3)
+    assert checks.not_done(x) is x
+    assert checks._is_stub(C.functions(C.STUBS["multistep"])["multistep_student"])
+    assert not checks._is_stub(C.functions(C.CORRECT["multistep"])["multistep_student"])
+
+
+def test_evaluation_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    checks.evaluate_ema(C.functions(C.CORRECT["ema"])["ema_update_student"])
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_a_slow_function_is_stopped_by_the_time_limit():
+    namespace = {"ct_curriculum_student": lambda k, K, s0, s1: __import__("time").sleep(30)}
+    outputs = checks.evaluate_in_kernel("curriculum", namespace, {}, 0.3)
+    assert "raised TimeoutError" in outputs["error"]
+
+
+def test_exercise_table():
+    assert sum(e.points for e in checks.EXERCISES.values()) == 12
+    assert set(checks.EXERCISES) == set(checks.JUDGES) == set(checks.EVALUATORS) == set(checks.STUDENT_NAMES)
+    assert checks.EXERCISES["coefficients"].names == ("c_skip_student", "c_out_student")
+    assert {e.notebook for e in checks.EXERCISES.values()} == {"01", "02", "03", "04", "05"}
+
+
+def test_kernel_code_is_self_contained():
+    """The injected code imports no cmlesson and, run from its text alone, gives the same outputs."""
+    source = checks.kernel_source()
+    assert not re.search(r"^\s*(from|import)\s+(cmlesson|\.)", source, re.M)
+    assert "def run_grader" in source and "def judge_" not in source
+    namespace: dict = {"__name__": "isolated"}
+    exec(compile(source, "<kernel>", "exec"), namespace)
+    student = C.functions(C.CORRECT["coefficients"], C.CORRECT["ct_loss"])
+    for ex_id in ("coefficients", "ct_loss"):
+        assert namespace["evaluate_in_kernel"](ex_id, student, {}, 60) == checks.evaluate_in_kernel(ex_id, student, {}, 60)
+
+
+def test_kernel_model_reproduces_the_consistency_function(ladder_assets):
+    clone, reference = checks._ladder_args(ladder_assets.kernel_arrays())
+    x = 3 * torch.randn(500, 2)
+    for sigma in (80.0, torch.tensor(0.5), 0.002 + 5 * torch.rand(500)):
+        assert torch.equal(clone(x, sigma), ladder_assets.model(x, sigma))
+    assert torch.equal(reference, ladder_assets.reference)
+
+
+def test_ladder_keys_must_be_ints(ladder_assets):
+    result = grade_code("ladder", C.WRONG["ladder"]["string_keys"], ladder_assets)
+    assert result.status == "wrong" and "keys must be the step counts as ints" in result.message
+
+
+def test_ct_training_stub_and_divergence_need_no_w1():
+    assert checks.check_ct_training(torch.zeros(2000, 2)).status == "not attempted"
+    nan = torch.zeros(2000, 2)
+    nan[:7] = math.nan
+    assert "NaN or inf in 7 rows" in checks.check_ct_training(nan).message
+    assert "expected (2000, 2)" in checks.check_ct_training(torch.ones(100, 2)).message
+
+
+@pytest.mark.slow
+def test_ladder_right_and_per_axis(ladder_assets):
+    right = grade_code("ladder", C.CORRECT["ladder"], ladder_assets)
+    assert (right.status, right.score) == ("ok", 2), right.message
+    wrong = grade_code("ladder", C.WRONG["ladder"]["per_axis"], ladder_assets)
+    assert (wrong.status, wrong.score) == ("wrong", 0)
+    assert wrong.reason.startswith("you measured W1 per axis")
+
+
+@pytest.mark.slow
+def test_ct_training_against_the_noise_floor():
+    good = checks.check_ct_training(data.sample("moons", 2000, seed=7))
+    assert (good.status, good.score) == ("ok", 2)
+    assert re.match(r"W1 = 0\.0\d+ = \d\.\d\dx the noise floor", good.reason)
+    blurred = checks.check_ct_training(data.sample("moons", 2000, seed=7) + 0.3 * torch.randn(2000, 2))
+    assert (blurred.status, blurred.score) == ("wrong", 1)  # between 3x and 6x the floor: half marks
+    noise = checks.check_ct_training(torch.randn(2000, 2))
+    assert (noise.status, noise.score) == ("wrong", 0)
+    assert "spread" in noise.message
+    _, floor = checks.ct_reference()
+    assert 0.03 < floor < 0.07
+    assert np.isfinite(floor)
