@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench nbtest browser-test grade-solutions student venv browser clean
+.PHONY: lab test check bench nbtest grade-solutions student venv browser clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ check: venv
 ## make bench: train the pipeline with the course defaults and print the quality/speed table
 bench: venv
 	$(PY) -m cmlesson bench
+
+## make grade-solutions: grade the solution notebooks (they must score full marks)
+grade-solutions: venv
+	$(PY) -m cmlesson grade --solutions --out build/grades-solutions.csv
 
 ## make student: regenerate notebooks/ from solutions/
 student: venv
