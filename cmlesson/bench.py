@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 
 from . import data, metrics, samplers, schedules, training
 from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NoiseConfig, TeacherConfig
+from .student import same_code_as_solution
 
 RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, 2) reference points
 
@@ -53,6 +54,35 @@ def w1_per_seed(sample: Callable[[torch.Generator], torch.Tensor], ref: RefSampl
 def mean_w1(sample: Callable[[torch.Generator], torch.Tensor], ref: RefSampler, n: int, seeds: int) -> float:
     """Mean over seeds s of W1(sample(generator seeded s), ref(n, REF_SEED + s))."""
     return float(np.mean(w1_per_seed(sample, ref, n, seeds)))
+
+
+def quality_ladder(
+    model, steps_list: Sequence[int], reference: torch.Tensor, seed: int,
+    metric: Callable[..., float] = metrics.wasserstein_2d, levels: Callable[[int], Sequence[float]] | None = None,
+) -> dict[int, float]:
+    """Exercise 2's ladder (notebook 05): {k: metric(samples with k consistency steps, reference)} for k in steps_list.
+
+    Each k starts from a fresh generator seeded with ``seed``: start noise sigma_max z, then Algorithm 1 at
+    ``levels(k)`` (default samplers.multistep_sigmas with the model's sigma_min, sigma_max and sigma_data).
+    """
+    if levels is None:
+        def levels(k: int) -> list[float]:
+            return samplers.multistep_sigmas(k, model.sigma_min, model.sigma_max, model.sigma_data)
+    ladder = {}
+    for k in steps_list:
+        g = torch.Generator().manual_seed(seed)
+        x = samplers.noise(len(reference), reference.shape[1], model.sigma_max, g)
+        ladder[int(k)] = metric(samplers.sample_consistency(model, x, levels(k), generator=g), reference)
+    return ladder
+
+
+def mean_ladder(
+    model, steps_list: Sequence[int], ref: RefSampler, n: int, seeds: int,
+    metric: Callable[..., float] = metrics.wasserstein_2d, levels: Callable[[int], Sequence[float]] | None = None,
+) -> dict[int, float]:
+    """quality_ladder averaged over seeds s = 0..seeds-1, seed s against its own reference ref(n, REF_SEED + s)."""
+    ladders = [quality_ladder(model, steps_list, ref(n, REF_SEED + s), s, metric, levels) for s in range(seeds)]
+    return {int(k): float(np.mean([ladder[k] for ladder in ladders])) for k in steps_list}
 
 
 def floor_per_seed(ref: RefSampler, n: int, seeds: int) -> list[float]:
@@ -152,10 +182,16 @@ def table(r: dict) -> str:
 
 
 def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> list[dict]:
-    """Execute every notebook in ``folders`` in its own fresh kernel; wall seconds and the kernel's peak memory."""
+    """Execute every notebook in ``folders`` in its own fresh kernel; wall seconds and the kernel's peak memory.
+
+    A student notebook whose code is its solution's (no exercises) is not run twice.
+    """
     rows = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.ipynb")):
+            solution = Path("solutions") / path.name
+            if folder != "solutions" and solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
+                continue  # the same code as its solution notebook, timed above
             cmd = [sys.executable, "-m", "cmlesson._nbrun", str(path)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:

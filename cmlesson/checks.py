@@ -556,13 +556,18 @@ def not_done(x):
     return x
 
 
+def attempted(fn) -> bool:
+    """False while ``fn`` is still its notebook's stub (its code calls not_done): a notebook can skip what needs it."""
+    return not _is_stub(fn)
+
+
 # ==============================================================================================================
 # Judges: run in the grader's (or the notebook's) process, with cmlesson.
 # ==============================================================================================================
 
 import ot  # noqa: E402
 
-from . import data, losses, metrics, parameterization, samplers, schedules  # noqa: E402
+from . import bench, data, losses, metrics, parameterization, samplers, schedules  # noqa: E402
 from .ema import ema_update_  # noqa: E402
 
 
@@ -1108,20 +1113,21 @@ class LadderAssets:
 
 
 def _ladder(model, reference: torch.Tensor, variant: str) -> dict[int, float]:
+    """bench.quality_ladder (the canonical answer), or the ladder with one known mistake."""
     m = model
-    shared = _gen(LADDER_SEED)
-    out = {}
-    for k in LADDER_STEPS:
-        g = shared if variant == "one generator" else _gen(LADDER_SEED)
-        if variant == "lesson levels":
-            sigmas = [min(s, m.sigma_max) for s in samplers.lesson_multistep_sigmas(k)]
-        else:
+    if variant == "one generator":
+        g, out = _gen(LADDER_SEED), {}
+        for k in LADDER_STEPS:
+            start = samplers.noise(len(reference), reference.shape[1], m.sigma_max, g)
             sigmas = samplers.multistep_sigmas(k, m.sigma_min, m.sigma_max, m.sigma_data)
-        start = samplers.noise(len(reference), reference.shape[1], m.sigma_max, g)
-        x = samplers.sample_consistency(m, start, sigmas, generator=g)
-        metric = metrics.per_dimension_wasserstein if variant == "per axis" else metrics.wasserstein_2d
-        out[k] = metric(x, reference)
-    return out
+            out[k] = metrics.wasserstein_2d(samplers.sample_consistency(m, start, sigmas, generator=g), reference)
+        return out
+    metric = metrics.per_dimension_wasserstein if variant == "per axis" else metrics.wasserstein_2d
+    levels = None
+    if variant == "lesson levels":
+        def levels(k: int) -> list[float]:
+            return [min(s, m.sigma_max) for s in samplers.lesson_multistep_sigmas(k)]
+    return bench.quality_ladder(m, LADDER_STEPS, reference, LADDER_SEED, metric, levels)
 
 
 @lru_cache(maxsize=1)

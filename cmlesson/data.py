@@ -113,3 +113,44 @@ class Pool:
         """``n`` rows drawn with replacement: (n, d)."""
         idx = torch.randint(0, self.points.shape[0], (n,), generator=self.generator)
         return self.points[idx]
+
+
+# --- real images: scikit-learn's 8x8 handwritten digits (notebook 07) ------------------------------
+
+DIGITS_SIDE = 8  # images are 8 x 8, stored as rows of 64 pixels
+DIGITS_MAX = 16.0  # pixel values are integers 0..16
+
+
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 1,797 handwritten digits (shipped with it, no download): images (1797, 64) in [-1, 1], labels (1797,).
+
+    Pixels p in 0..16 are scaled as 2 p / 16 - 1 (background -1, ink +1), the range of image
+    diffusion models (Ho et al. 2020; Karras et al. 2022). Images are rows of 64 pixels, row-major.
+    """
+    from sklearn.datasets import load_digits  # imported here: only notebook 07 needs it
+
+    bunch = load_digits()
+    images = torch.from_numpy((2 * bunch.data / DIGITS_MAX - 1).astype(np.float32))
+    return images, torch.from_numpy(bunch.target.astype(np.int64))
+
+
+def digits_split(
+    test_share: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`digits` split into train and held-out parts, stratified by class: x_train, y_train, x_test, y_test.
+
+    The held-out digits are never trained on: they are the reference sample for quality metrics.
+    """
+    if not 0 < test_share < 1:
+        raise ValueError(f"test_share must be in (0, 1), got {test_share}")
+    x, y = digits()
+    g = torch.Generator().manual_seed(seed)
+    train_idx, test_idx = [], []
+    for c in range(10):
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = round(test_share * len(idx))
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    train, test = torch.cat(train_idx).sort().values, torch.cat(test_idx).sort().values
+    return x[train], y[train], x[test], y[test]

@@ -408,8 +408,8 @@ def main(args) -> int:
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
     files = find_submissions(folder)
-    if args.solutions:
-        files = [f for f in files if f.suffix == ".ipynb"]
+    if args.solutions:  # the notebooks that hold exercises (06 and 07 have none)
+        files = [f for f in files if f.suffix == ".ipynb" and load_submission(f).exercises]
         if not files:
             print(f"error: no notebooks in {folder}", file=sys.stderr)
             return 1

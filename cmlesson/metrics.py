@@ -40,10 +40,12 @@ def per_dimension_wasserstein(a, b) -> float:
     return float(np.mean([wasserstein_distance(a[:, d], b[:, d]) for d in range(a.shape[1])]))
 
 
-def noise_floor(sample: Callable[[int, int], torch.Tensor], n: int = 2000, seeds: int = 5) -> float:
-    """Mean W1 between two independent draws ``sample(n, seed)`` of the data: a perfect generator's score."""
+def noise_floor(
+    sample: Callable[[int, int], torch.Tensor], n: int = 2000, seeds: int = 5, metric: Callable[..., float] = wasserstein_2d
+) -> float:
+    """Mean ``metric`` (exact W1) between two independent draws ``sample(n, seed)`` of the data: a perfect generator's score."""
     _validate.int_at_least("seeds", seeds, 1)
-    return float(np.mean([wasserstein_2d(sample(n, 2 * s + 1000), sample(n, 2 * s + 1001)) for s in range(seeds)]))
+    return float(np.mean([metric(sample(n, 2 * s + 1000), sample(n, 2 * s + 1001)) for s in range(seeds)]))
 
 
 def off_manifold_rate(samples, reference, radius: float) -> float:

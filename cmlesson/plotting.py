@@ -141,3 +141,179 @@ def plot_ladder(steps: Sequence[int], w1: Mapping[str, Sequence[float]], floor: 
     ax.set_title("Quality ladder")
     ax.legend(fontsize=8)
     return fig
+
+
+# --- additions for the course notebooks (01-05) ----------------------------------------------------
+
+
+def plot_against_sigma(ax, sigmas, curves: Mapping[str, object], ylabel: str, title: str, logy: bool = False) -> None:
+    """One line per ``{label: values}`` against the noise level, high noise on the left (as a sampler runs).
+
+    Introduced in notebook 01 (distance to the trajectory's end) and used in 02 (ODE step errors).
+    """
+    s = _np(sigmas)
+    for i, (name, values) in enumerate(curves.items()):
+        ax.plot(s, _np(values), "o-", ms=3, color=f"C{i}", label=name)
+    ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xlim(s.max() * 1.3, s.min() / 1.3)
+    ax.set_xlabel(r"noise level $\sigma$ (noise $\rightarrow$ data)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_outputs_along_paths(ax, path, outputs: Mapping[str, object], background=None, limits=MOONS_LIMITS,
+                             title: str = "") -> None:
+    """ODE paths (lines, ★ at the end) and where each named map sends every point of each path.
+
+    ``path`` has shape (levels, n, 2); each value of ``outputs`` has the same shape (e.g. the teacher's
+    denoiser D(x_sigma, sigma) and the consistency function f(x_sigma, sigma) at every level): hollow circles
+    in the path's colour for the first map, black crosses (drawn on top) for the second. Notebook 01.
+    """
+    if not 1 <= len(outputs) <= 2:
+        raise ValueError(f"outputs must name 1 or 2 maps (hollow circles, then crosses), got {len(outputs)}")
+    if background is not None:
+        bg = _np(background)
+        ax.scatter(bg[:, 0], bg[:, 1], s=2, color="0.75", alpha=0.5, linewidths=0, rasterized=True)
+    path = _np(path)
+    markers = [dict(marker="o", facecolors="none", s=16, linewidths=0.8), dict(marker="x", s=22, linewidths=1.1)]
+    for j in range(path.shape[1]):
+        color = f"C{j % 10}"
+        ax.plot(path[:, j, 0], path[:, j, 1], "-", color=color, lw=1.2, alpha=0.9)
+        ax.plot(path[-1, j, 0], path[-1, j, 1], "*", color=color, ms=13, mec="black", mew=0.6, zorder=6)
+        for style, out in zip(markers, outputs.values(), strict=False):  # 1 or 2 maps
+            o = _np(out)[:, j]
+            kw = dict(style, edgecolors=color) if style["marker"] == "o" else dict(style, color="black")
+            ax.scatter(o[:, 0], o[:, 1], zorder=7 if style["marker"] == "x" else 5, **kw)
+    handles = [plt.Line2D([], [], color="0.3", lw=1.2, label="ODE path (enters from far away)"),
+               plt.Line2D([], [], ls="", marker="*", ms=11, color="0.3", label=r"path's end $x_{\sigma_\min}$")]
+    for style, name in zip(markers, outputs, strict=False):
+        handles.append(plt.Line2D([], [], ls="", marker=style["marker"], mfc="none", color="0.3", label=name))
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.set_xlim(limits[0], limits[1])
+    ax.set_ylim(limits[2], limits[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title, fontsize=10)
+
+
+def plot_ema_memory(decays: Sequence[float], steps: int, marks: Mapping[str, int] | None = None) -> Figure:
+    """decay^k: the weight an EMA still gives its initial value after k updates, for each decay (notebook 04).
+
+    Exact for any training run: theta_ema(k) = decay^k theta(0) + (1 - decay) sum_j decay^(k-j) theta(j).
+    ``marks`` draws vertical lines at named step counts (e.g. the lesson's 8,000 steps).
+    """
+    k = np.arange(steps + 1)
+    fig, ax = plt.subplots(figsize=(6.0, 3.4), layout="constrained")
+    for i, d in enumerate(decays):
+        ax.plot(k, float(d) ** k, color=f"C{i}", label=f"decay {d:g}")
+    for j, (name, at) in enumerate((marks or {}).items()):
+        ax.axvline(at, color="0.4", ls=":" if j else "--", lw=1)
+        ax.text(at, 1.02, f" {name}", rotation=0, fontsize=8, va="bottom", ha="left", color="0.3",
+                transform=ax.get_xaxis_transform())
+    ax.set_xlim(0, steps)
+    ax.set_ylim(0, 1.0)
+    ax.set_xlabel("optimizer steps k")
+    ax.set_ylabel(r"weight on the initial weights, decay$^k$")
+    ax.set_title("How much of its random start an EMA still remembers", pad=16)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+    return fig
+
+
+def plot_target_decay(ax, K: int, curricula: Mapping[str, object], decay) -> None:
+    """The CT target decay mu(k) = decay(N(k)) over steps k = 0..K, one line per named curriculum N(k, K) (notebook 03)."""
+    k = np.arange(K + 1)
+    for i, (name, curriculum) in enumerate(curricula.items()):
+        ax.step(k, [decay(curriculum(int(j), K)) for j in k], where="post", color=f"C{i}", label=name)
+    ax.set_xlabel("training step k")
+    ax.set_ylabel(r"target decay $\mu(k)$")
+    ax.set_title(r"Target EMA: $\mu(k) = \exp(s_0 \ln \mu_0 / N(k))$", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def plot_ladders(steps: Sequence[int], panels: Mapping[str, tuple[Mapping[str, Sequence[float]], float]]) -> Figure:
+    """Several quality ladders side by side, one per metric: ``{metric: ({series: values}, floor)}`` (notebook 05).
+
+    Each panel draws its own noise floor (two independent data samples under that metric) as a dashed line.
+    """
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.4), squeeze=False, layout="constrained")
+    for ax, (metric, (series, floor)) in zip(axes[0], panels.items(), strict=True):
+        for i, (name, values) in enumerate(series.items()):
+            ax.plot(steps, values, "o-", color=f"C{i}", label=name)
+        ax.axhline(floor, color="gray", ls="--", label=f"noise floor {floor:.3f}")
+        ax.set_xscale("log")
+        ax.set_xticks(list(steps))
+        ax.set_xticklabels([str(s) for s in steps])
+        ax.minorticks_off()
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("consistency sampling steps")
+        ax.set_ylabel("distance to the data")
+        ax.set_title(metric, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+# --- additions for notebooks 06-07 -----------------------------------------------------------------
+
+
+def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Sequence[str] | None = None) -> None:
+    """Images, given as rows of side*side pixels in [-1, 1], tiled ``ncol`` per row on ``ax`` (notebook 07).
+
+    Every grid uses the same gray scale (-1 white background, +1 black ink), so grids can be compared;
+    ``labels`` (one short string per image, e.g. a classifier's prediction) are written in each tile's corner.
+    """
+    imgs = _np(images).reshape(-1, side, side)
+    n = len(imgs)
+    nrow = -(-n // ncol)
+    canvas = np.full((nrow * (side + 1) + 1, ncol * (side + 1) + 1), -1.0)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, ncol)
+        canvas[1 + r * (side + 1): 1 + r * (side + 1) + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
+    ax.imshow(canvas, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
+    for i, text in enumerate(labels or []):
+        r, c = divmod(i, ncol)
+        ax.text(c * (side + 1) + 1.2, r * (side + 1) + 1.2, text, color="C3", fontsize=7, va="top", ha="left")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+
+
+def image_grids(panels: Mapping[str, object], ncol: int = 10, side: int = 8, size: float = 3.4,
+                labels: Mapping[str, Sequence[str]] | None = None, suptitle: str | None = None) -> Figure:
+    """Side-by-side :func:`image_grid` panels, one per ``{title: images}``, same gray scale (notebook 07)."""
+    nrow = max(-(-len(_np(imgs).reshape(-1, side * side)) // ncol) for imgs in panels.values())
+    height = size * nrow / ncol + 0.5  # tiles are square; room for the titles
+    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), height), squeeze=False, layout="constrained")
+    for ax, (title, imgs) in zip(axes[0], panels.items(), strict=True):
+        image_grid(ax, imgs, title, ncol, side, (labels or {}).get(title))
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_level_usage(ax, sigmas, probs: Mapping[str, object], title: str) -> None:
+    """Share of training pairs each pair (sigmas[i], sigmas[i+1]) gets, against sigma_i, per named level sampler (notebook 06).
+
+    ``probs`` maps a name to the per-pair probabilities or to drawn counts (normalised here); a log x axis,
+    high noise on the right.
+    """
+    s = _np(sigmas)[:-1]
+    for i, (name, p) in enumerate(probs.items()):
+        p = _np(p).astype(float)
+        ax.step(s, p / p.sum(), where="mid", color=f"C{i}", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"higher level of the pair $\sigma_i$")
+    ax.set_ylabel("share of training pairs")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)

@@ -132,6 +132,11 @@ def test_not_done_returns_its_argument_and_marks_a_stub():
     assert not checks._is_stub(C.functions(C.CORRECT["multistep"])["multistep_student"])
 
 
+def test_attempted_tells_a_stub_from_an_answer():
+    assert not checks.attempted(C.functions(C.STUBS["multistep"])["multistep_student"])
+    assert checks.attempted(C.functions(C.CORRECT["multistep"])["multistep_student"])
+
+
 def test_evaluation_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)

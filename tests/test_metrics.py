@@ -94,6 +94,16 @@ def test_noise_floor_of_moons_is_sensible():
     assert 0.06 < floor < 0.13
 
 
+def test_noise_floor_takes_another_metric():
+    """With metric=per_dimension_wasserstein the floor is the mean per-axis W1 of the same independent pairs."""
+    def sample(n, seed):
+        return data.sample("moons", n, seed)
+    pairs = [(sample(300, 2 * s + 1000), sample(300, 2 * s + 1001)) for s in range(3)]
+    expected = np.mean([per_dimension_wasserstein(a, b) for a, b in pairs])
+    assert noise_floor(sample, n=300, seeds=3, metric=per_dimension_wasserstein) == pytest.approx(expected, rel=1e-12)
+    assert noise_floor(sample, n=300, seeds=3, metric=per_dimension_wasserstein) < noise_floor(sample, n=300, seeds=3)
+
+
 def test_noise_floor_of_a_deterministic_sampler_is_zero():
     """If every 'draw' returns the same points, the floor is 0."""
     fixed = torch.from_numpy(points(100, 0)).float()

@@ -10,7 +10,7 @@ import pytest
 import tomllib
 import torch
 
-from cmlesson import bench
+from cmlesson import bench, data, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ
@@ -97,3 +97,56 @@ def test_bench_run_reports_every_key(monkeypatch):
     for key in keys:
         assert np.isfinite(r[key]) and r[key] > 0, key
     assert "| CD, 3 steps |" in bench.table(r)
+
+
+class _Shrink(torch.nn.Module):
+    """A 'consistency model' x -> x / (1 + sigma) that records the inputs of every call."""
+
+    sigma_data, sigma_min, sigma_max = 0.5, 0.002, 80.0
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[torch.Tensor] = []
+
+    def forward(self, x, sigma):
+        self.calls.append(x.clone())
+        return x / (1 + torch.as_tensor(sigma))
+
+
+def test_quality_ladder_restarts_from_the_same_noise_for_every_rung():
+    """Each rung seeds a fresh generator: the first call of every k sees the same start sigma_max z."""
+    model, reference = _Shrink(), data.sample("moons", 50, seed=0)
+    ladder = bench.quality_ladder(model, [1, 3, 2], reference, seed=5)
+    assert list(ladder) == [1, 3, 2]
+    starts = [model.calls[i] for i in (0, 1, 4)]  # rungs of 1, 3 and 2 calls
+    assert len(model.calls) == 6
+    for start in starts:
+        assert torch.equal(start, starts[0])
+    z = torch.randn(50, 2, generator=torch.Generator().manual_seed(5))
+    assert torch.allclose(starts[0], 80.0 * z)
+    one_step = metrics.wasserstein_2d(80.0 * z / 81.0, reference)  # Algorithm 1 with one step: f(sigma_max z, sigma_max)
+    assert ladder[1] == pytest.approx(one_step, rel=1e-6)
+
+
+def test_quality_ladder_takes_a_metric_and_levels():
+    model, reference = _Shrink(), data.sample("moons", 50, seed=0)
+    per_axis = bench.quality_ladder(model, [2], reference, seed=5, metric=metrics.per_dimension_wasserstein,
+                                    levels=lambda k: [80.0, 1.0])
+    g = torch.Generator().manual_seed(5)
+    x = 80.0 * torch.randn(50, 2, generator=g) / 81.0
+    x = (x + (1.0 - 0.002**2) ** 0.5 * torch.randn(50, 2, generator=g)) / 2.0
+    assert per_axis[2] == pytest.approx(metrics.per_dimension_wasserstein(x, reference), rel=1e-6)
+
+
+def test_mean_ladder_is_the_mean_of_seeded_ladders():
+    """Two ways: mean_ladder against the seeds' own ladders, and its one-step rung against mean_w1."""
+    model = _Shrink()
+
+    def ref(n, seed):
+        return data.sample("moons", n, seed=seed)
+
+    mean = bench.mean_ladder(model, [1, 2], ref, 40, 3)
+    each = [bench.quality_ladder(model, [1, 2], ref(40, bench.REF_SEED + s), s) for s in range(3)]
+    assert mean[2] == pytest.approx(np.mean([ladder[2] for ladder in each]), rel=1e-12)
+    one_step = bench.mean_w1(lambda g: 80.0 * torch.randn(40, 2, generator=g) / 81.0, ref, 40, 3)
+    assert mean[1] == pytest.approx(one_step, rel=1e-6)

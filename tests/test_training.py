@@ -127,3 +127,19 @@ def test_distillation_improves_one_step_samples():
     w_start = metrics.wasserstein_2d(samplers.sample_consistency(start, z, [80.0]), ref)
     w_distilled = metrics.wasserstein_2d(samplers.sample_consistency(distilled, z, [80.0]), ref)
     assert w_distilled < 0.5 * w_start  # measured: 0.20 vs 0.80
+
+
+def test_consistency_training_with_a_loss_function_is_the_same_run(moons):
+    """loss=... (how notebook 05 trains with the student's loss) and the built-in loss give the same run."""
+    cfg = ConsistencyTrainingConfig(steps=5, batch=32, warmup=2, s0=2, s1=6)
+
+    def my_loss(model, target_model, x0, sigmas, generator):
+        return losses.consistency_training_loss(model, target_model, x0, sigmas, generator=generator)
+
+    built_in = training.train_consistency(moons, cfg, distance=losses.l2_distance, net=TINY, seed=3, progress=False)
+    passed = training.train_consistency(moons, cfg, loss=my_loss, net=TINY, seed=3, progress=False)
+    assert built_in.history == passed.history
+    for a, b in zip(built_in.model.parameters(), passed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    other = training.train_consistency(moons, cfg, net=TINY, seed=3, progress=False)  # pseudo-Huber: a different run
+    assert other.history != built_in.history

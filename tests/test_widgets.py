@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
-import statistics
 
 import numpy as np
 import PIL.Image
@@ -263,19 +261,3 @@ def test_latency_samples_time_every_change(tiny):
     assert len(samples["schedule_explorer"]) == len(widgets._CHANGES["schedule_explorer"])
     assert len(samples["trajectory_explorer"]) == len(widgets._CHANGES["trajectory_explorer"])
     assert all(ms > 0 for ms in samples["schedule_explorer"] + samples["trajectory_explorer"])
-
-
-@pytest.mark.slow
-def test_redraws_meet_the_latency_target_with_the_shipped_checkpoints():
-    """The issue's target: a control change redraws in at most 250 ms (median) on a 2-core CPU.
-
-    The CPU time of a redraw is checked always. Wall-clock time is what a student waits, but on a machine
-    shared with other jobs it mostly measures them, so it is checked only when the CPUs are not oversubscribed.
-    """
-    samples = {clock: widgets.latency_samples(clock=clock) for clock in ("cpu", "wall")}
-    cpu = {name: statistics.median(ms) for name, ms in samples["cpu"].items()}
-    wall = {name: statistics.median(ms) for name, ms in samples["wall"].items()}
-    assert set(cpu) == {"schedule_explorer", "step_explorer", "trajectory_explorer"}
-    assert all(ms <= 250 for ms in cpu.values()), f"CPU ms per redraw (median): {cpu}"
-    if os.getloadavg()[0] <= len(os.sched_getaffinity(0)):
-        assert all(ms <= 250 for ms in wall.values()), f"wall-clock ms per redraw (median): {wall}"

@@ -1,0 +1,195 @@
+"""``python -m cmlesson student [--check]``: generate the student notebooks in ``notebooks/`` from ``solutions/``.
+
+``solutions/*.ipynb`` is the single source of the course. Each student notebook is its solution notebook with
+the solutions taken out, following these conventions in code cells:
+
+* ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` (nbgrader's markers, each alone on its line) enclose the
+  code a student writes. The block is removed and replaced, at the indentation of the ``BEGIN`` line, by
+  ``# YOUR CODE HERE``, then one ``# Hint: ...`` line per ``### HINT: ...`` line found inside the block,
+  then the stub.
+* ``### STUB: <statement>`` is required as the first non-blank line after ``### END SOLUTION``. In the
+  solution it is a comment; in the student notebook ``<statement>`` becomes live code, so that the notebook
+  still runs top to bottom before the exercise is done. By the course's contract a stub returns a
+  placeholder of the right shape wrapped in ``not_done(...)`` (from :mod:`cmlesson.checks`), e.g.
+  ``### STUB: return not_done(torch.zeros_like(sigma))``; its check then reports "not attempted".
+* A code cell whose first line starts with ``# SOLUTIONS ONLY`` is left out of the student notebook (for
+  assertions on the solution's own results, e.g. the quality of a model the student trains).
+* Markdown cells and all other code are copied unchanged.
+
+Every output and execution count is removed, cell metadata is cleared (except ``tags``), and the notebook
+metadata is reduced to the kernelspec and the language name, so that running a solution notebook again
+does not change its student notebook. Cell ids are kept. The JSON is written by ``nbformat.writes`` (sorted
+keys, one-space indent) with a final newline: the same solutions always give byte-identical notebooks.
+
+``--check`` writes nothing; it exits 1 and names every notebook in ``notebooks/`` that is missing or differs
+from what would be generated. Without ``--check``, notebooks are (re)written; a notebook in ``notebooks/``
+that holds outputs or execution counts is someone's work, so nothing is written and the command exits 1,
+asking for that file to be moved first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END, STUB, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### STUB:", "### HINT:"
+SOLUTIONS_ONLY = "# SOLUTIONS ONLY"
+PLACEHOLDER = "# YOUR CODE HERE"
+
+
+class MarkerError(ValueError):
+    """A solution notebook's markers are malformed; the message names the notebook, the cell and the line."""
+
+
+def strip_solutions(source: str, where: str = "cell") -> str:
+    """The student version of one code cell's source: every solution block replaced by its stub."""
+    lines = source.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line, text = lines[i], lines[i].strip()
+        if text == BEGIN:
+            indent = line[: len(line) - len(line.lstrip())]
+            hints, j = [], i + 1
+            while j < len(lines) and lines[j].strip() != END:
+                inner = lines[j].strip()
+                if inner == BEGIN or inner.startswith(STUB):
+                    raise MarkerError(f"{where}, line {j + 1}: {inner.split(':')[0]!r} inside a solution block "
+                                      f"(opened on line {i + 1}) before its {END!r}")
+                if inner.startswith(HINT):
+                    hints.append(inner[len(HINT):].strip())
+                j += 1
+            if j == len(lines):
+                raise MarkerError(f"{where}, line {i + 1}: {BEGIN!r} without a matching {END!r}")
+            k = j + 1
+            while k < len(lines) and not lines[k].strip():
+                k += 1
+            if k == len(lines) or not lines[k].strip().startswith(STUB):
+                raise MarkerError(f"{where}, line {j + 1}: {END!r} must be followed by a {STUB!r} line "
+                                  "(the placeholder the student notebook runs)")
+            stub = lines[k].strip()[len(STUB):].strip()
+            if not stub:
+                raise MarkerError(f"{where}, line {k + 1}: empty {STUB!r} line")
+            out.append(indent + PLACEHOLDER)
+            out.extend(indent + "# Hint: " + hint for hint in hints)
+            out.append(indent + stub)
+            i = k + 1
+            continue
+        for marker in (END, STUB, HINT):
+            if text.startswith(marker):
+                raise MarkerError(f"{where}, line {i + 1}: {marker!r} outside a solution block")
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
+    """The student version of a solution notebook (a new object; ``solution`` is not modified)."""
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat, nb.nbformat_minor = solution.nbformat, solution.nbformat_minor
+    meta = solution.get("metadata", {})
+    if "kernelspec" in meta:
+        nb.metadata["kernelspec"] = dict(meta["kernelspec"])
+    if "name" in meta.get("language_info", {}):
+        nb.metadata["language_info"] = {"name": meta["language_info"]["name"]}
+    for index, cell in enumerate(solution.cells):
+        where = f"{name}, cell {index + 1}"
+        tags = list(cell.get("metadata", {}).get("tags", []))
+        if cell.cell_type == "code":
+            if cell.source.lstrip().startswith(SOLUTIONS_ONLY):
+                continue
+            new = nbformat.v4.new_code_cell(strip_solutions(cell.source, where))
+        elif cell.cell_type == "markdown":
+            if BEGIN in cell.source or STUB in cell.source:
+                raise MarkerError(f"{where}: solution markers in a markdown cell")
+            new = nbformat.v4.new_markdown_cell(cell.source)
+        else:
+            new = nbformat.v4.new_raw_cell(cell.source)
+        if "id" in cell:
+            new.id = cell.id
+        if tags:
+            new.metadata["tags"] = tags
+        nb.cells.append(new)
+    nbformat.validate(nb)
+    return nb
+
+
+def render(path: Path) -> str:
+    """The exact text of the student notebook generated from the solution notebook at ``path``."""
+    solution = nbformat.read(path, as_version=4)
+    text = nbformat.writes(student_notebook(solution, path.name), version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def same_code_as_solution(solution_json: str) -> bool:
+    """True when generating the student notebook changes no code (no solution block, no SOLUTIONS ONLY cell):
+    notebooks 06 and 07. Their student version need not be executed separately (nbval, the benchmark)."""
+    return BEGIN not in solution_json and SOLUTIONS_ONLY not in solution_json
+
+
+def has_work(path: Path) -> bool:
+    """True if the notebook at ``path`` holds outputs or execution counts (someone ran it), or cannot be read."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable file is not ours to overwrite either
+        return True
+    return any(c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None) for c in nb.cells)
+
+
+def _write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def generate(solutions: Path, notebooks: Path, check: bool = False, out=sys.stdout, err=sys.stderr) -> int:
+    """Generate (or with ``check``, verify) ``notebooks/*.ipynb`` from ``solutions/*.ipynb``; returns the exit code."""
+    sources = sorted(solutions.glob("*.ipynb"))
+    if not sources:
+        print(f"error: no solution notebooks in {solutions}", file=err)
+        return 1
+    try:
+        expected = {notebooks / src.name: render(src) for src in sources}
+    except (MarkerError, nbformat.ValidationError, ValueError) as e:
+        print(f"error: {e}", file=err)
+        return 1
+    current = {path: path.read_text(encoding="utf-8") if path.exists() else None for path in expected}
+    stale = [path for path, text in expected.items() if current[path] != text]
+
+    if check:
+        if not stale:
+            print(f"{len(expected)} student notebooks in {notebooks} are up to date", file=out)
+            return 0
+        for path in stale:
+            what = "missing" if current[path] is None else "differs from what its solution notebook generates"
+            print(f"stale: {path} {what}", file=err)
+        print("run `python -m cmlesson student` to regenerate notebooks/ from solutions/", file=err)
+        return 1
+
+    blocked = [path for path in stale if current[path] is not None and has_work(path)]
+    if blocked:
+        for path in blocked:
+            print(f"error: {path} holds outputs or execution counts (someone's work); not overwriting it", file=err)
+        print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
+              file=err)
+        return 1
+    notebooks.mkdir(parents=True, exist_ok=True)
+    for path in stale:
+        _write(path, expected[path])
+        print(f"wrote {path}", file=out)
+    print(f"{len(expected) - len(stale)} unchanged, {len(stale)} written", file=out)
+    return 0
+
+
+def main(args) -> int:
+    return generate(ROOT / "solutions", ROOT / "notebooks", check=getattr(args, "check", False))

@@ -1,0 +1,263 @@
+"""The student-notebook generator (cmlesson.student): deterministic, strips solutions, stubs live, safe to run."""
+
+from __future__ import annotations
+
+import ast
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cmlesson import student
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EXERCISE = '''def square_student(x):
+    """Return x squared."""
+    ### BEGIN SOLUTION
+    ### HINT: multiply x by itself
+    secret_value = x * x
+    return secret_value
+    ### END SOLUTION
+    ### STUB: return not_done(0)'''
+
+TOP_LEVEL = '''data = [1, 2, 3]
+### BEGIN SOLUTION
+total = sum(v * 10 for v in data)
+### END SOLUTION
+### STUB: total = not_done(0)
+print(total)'''
+
+
+def solution_notebook(extra_source: str = "") -> nbformat.NotebookNode:
+    """A small executed solution notebook: outputs, execution counts, run-dependent metadata."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python", "version": "3.11.2", "codemirror_mode": {"name": "ipython"}}}
+    cells = [nbformat.v4.new_markdown_cell("# Title\nSome **prose**."),
+             nbformat.v4.new_code_cell("def not_done(x):\n    return x"),
+             nbformat.v4.new_code_cell(EXERCISE),
+             nbformat.v4.new_code_cell("check(square_student)" + extra_source),
+             nbformat.v4.new_code_cell(TOP_LEVEL),
+             nbformat.v4.new_code_cell("# SOLUTIONS ONLY: quality asserted in CI\nassert square_student(3) == 9")]
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i}"
+        if cell.cell_type == "code":
+            cell.execution_count = i
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"output {i}\n")]
+            cell.metadata = {"execution": {"iopub.execute_input": "2025-01-01T00:00:00Z"}, "tags": ["keep"] if i == 2 else []}
+            if i != 2:
+                del cell.metadata["tags"]
+    nb.cells = cells
+    return nb
+
+
+@pytest.fixture
+def course(tmp_path):
+    """A solutions/ folder with two notebooks and an empty notebooks/ folder."""
+    sol, stu = tmp_path / "solutions", tmp_path / "notebooks"
+    sol.mkdir()
+    stu.mkdir()
+    nbformat.write(solution_notebook(), sol / "01_a.ipynb")
+    nbformat.write(solution_notebook("  # second"), sol / "02_b.ipynb")
+    return sol, stu
+
+
+def run(sol: Path, stu: Path, check: bool = False) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = student.generate(sol, stu, check=check, out=out, err=err)
+    return rc, out.getvalue() + err.getvalue()
+
+
+def code_cells(path: Path) -> list[str]:
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def test_generation_is_deterministic(course, tmp_path):
+    sol, stu = course
+    assert run(sol, stu)[0] == 0
+    first = {p.name: p.read_bytes() for p in stu.glob("*.ipynb")}
+    other = tmp_path / "again"
+    assert run(sol, other)[0] == 0
+    assert first == {p.name: p.read_bytes() for p in other.glob("*.ipynb")}
+    assert sorted(first) == ["01_a.ipynb", "02_b.ipynb"]
+    assert run(sol, stu) == (0, "2 unchanged, 0 written\n")  # a second run writes nothing
+
+
+def test_solutions_are_stripped_and_stubs_are_live(course):
+    sol, stu = course
+    run(sol, stu)
+    text = (stu / "01_a.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "### STUB", "### HINT", "secret_value", "v * 10", "SOLUTIONS ONLY"):
+        assert marker not in text
+    cells = code_cells(stu / "01_a.ipynb")
+    assert len(cells) == 4  # the SOLUTIONS ONLY cell is gone
+    assert cells[1] == ('def square_student(x):\n    """Return x squared."""\n    # YOUR CODE HERE\n'
+                        "    # Hint: multiply x by itself\n    return not_done(0)")
+    assert cells[3] == "data = [1, 2, 3]\n# YOUR CODE HERE\ntotal = not_done(0)\nprint(total)"
+    namespace: dict = {}
+    exec(cells[0], namespace)  # noqa: S102 - our own fixture
+    exec(cells[1], namespace)  # noqa: S102
+    fn = namespace["square_student"]
+    assert fn(3) == 0 and "not_done" in fn.__code__.co_names  # the stub runs and is recognisable as a stub
+    exec(cells[3], namespace)  # noqa: S102
+    assert namespace["total"] == 0
+
+
+def test_outputs_counts_and_run_metadata_are_removed(course):
+    sol, stu = course
+    run(sol, stu)
+    nb = nbformat.read(stu / "01_a.ipynb", as_version=4)
+    assert nb.metadata == {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                           "language_info": {"name": "python"}}
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+        assert set(cell.metadata) <= {"tags"}
+    assert nb.cells[2].metadata == {"tags": ["keep"]}
+    assert [c.id for c in nb.cells] == [f"cell-{i}" for i in range(5)]
+    assert not student.has_work(stu / "01_a.ipynb")
+
+
+def test_rerunning_a_solution_does_not_change_its_student_notebook(course):
+    sol, stu = course
+    run(sol, stu)
+    before = (stu / "01_a.ipynb").read_bytes()
+    nb = nbformat.read(sol / "01_a.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.execution_count = (cell.execution_count or 0) + 7
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="different\n")]
+            cell.metadata["execution"] = {"iopub.execute_input": "2030-01-01T00:00:00Z"}
+    nb.metadata["language_info"]["version"] = "3.12.0"
+    nbformat.write(nb, sol / "01_a.ipynb")
+    assert student.render(sol / "01_a.ipynb") == before.decode()
+
+
+def test_check_detects_a_stale_notebook_and_modifies_nothing(course):
+    sol, stu = course
+    assert run(sol, stu, check=True)[0] == 1  # nothing generated yet: both missing
+    assert list(stu.iterdir()) == []
+    run(sol, stu)
+    assert run(sol, stu, check=True) == (0, f"2 student notebooks in {stu} are up to date\n")
+    nb = nbformat.read(sol / "02_b.ipynb", as_version=4)
+    nb.cells[0].source += "\nA new sentence."
+    nbformat.write(nb, sol / "02_b.ipynb")
+    target = stu / "02_b.ipynb"
+    before, mtime = target.read_bytes(), target.stat().st_mtime_ns
+    rc, message = run(sol, stu, check=True)
+    assert rc == 1
+    assert "02_b.ipynb" in message and "01_a.ipynb" not in message
+    assert target.read_bytes() == before and target.stat().st_mtime_ns == mtime
+    assert run(sol, stu)[0] == 0 and run(sol, stu, check=True)[0] == 0
+
+
+def test_refuses_to_overwrite_an_executed_notebook(course):
+    sol, stu = course
+    run(sol, stu)
+    worked = stu / "01_a.ipynb"
+    nb = nbformat.read(worked, as_version=4)
+    nb.cells[2].execution_count = 1  # a student ran the exercise cell
+    nbformat.write(nb, worked)
+    before = worked.read_bytes()
+    stale = stu / "02_b.ipynb"
+    stale.write_text(stale.read_text().replace("Some **prose**", "Old prose"))
+    stale_before = stale.read_bytes()
+    rc, message = run(sol, stu)
+    assert rc == 1
+    assert "01_a.ipynb" in message and "move" in message
+    assert worked.read_bytes() == before
+    assert stale.read_bytes() == stale_before  # nothing at all is written when one file is refused
+
+
+@pytest.mark.parametrize("source, problem", [
+    ("### BEGIN SOLUTION\nx = 1", "without a matching"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\nx = 2", "must be followed by"),
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION\n### STUB: x = 0", "inside a solution block"),
+    ("x = 1\n### END SOLUTION", "outside a solution block"),
+    ("### STUB: x = 0", "outside a solution block"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n### STUB:", "empty"),
+])
+def test_malformed_markers_are_reported(source, problem):
+    with pytest.raises(student.MarkerError, match=problem):
+        student.strip_solutions(source, "nb, cell 3")
+
+
+def test_malformed_markers_fail_the_command_without_writing(course):
+    sol, stu = course
+    nb = nbformat.read(sol / "02_b.ipynb", as_version=4)
+    nb.cells[2].source = nb.cells[2].source.replace("    ### STUB: return not_done(0)", "")
+    nbformat.write(nb, sol / "02_b.ipynb")
+    rc, message = run(sol, stu)
+    assert rc == 1 and "02_b.ipynb, cell 3" in message
+    assert list(stu.iterdir()) == []
+
+
+# --- the course's own notebooks --------------------------------------------------------------------------------
+
+COURSE = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def _blocks(source: str) -> tuple[set[str], set[str]]:
+    """(lines inside solution blocks, lines outside them), stripped, non-blank."""
+    inside, outside, in_block = set(), set(), False
+    for line in source.split("\n"):
+        text = line.strip()
+        if text == student.BEGIN:
+            in_block = True
+        elif text == student.END:
+            in_block = False
+        elif text:
+            (inside if in_block else outside).add(text)
+    return inside, outside
+
+
+@pytest.mark.skipif(not COURSE, reason="no solution notebooks yet")
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_course_notebook_has_no_solution_left_and_compiles(path):
+    solution = nbformat.read(path, as_version=4)
+    generated = nbformat.reads(student.render(path), as_version=4)
+    kept = [c for c in solution.cells if not (c.cell_type == "code" and c.source.lstrip().startswith(student.SOLUTIONS_ONLY))]
+    assert [c.get("id") for c in generated.cells] == [c.get("id") for c in kept]
+    n_stubs = 0
+    for sol_cell, stu_cell in zip(kept, generated.cells, strict=True):
+        if sol_cell.cell_type != "code":
+            assert stu_cell.source == sol_cell.source
+            continue
+        inside, outside = _blocks(sol_cell.source)
+        leaked = (inside - outside) & {line.strip() for line in stu_cell.source.split("\n")}
+        assert not leaked, f"solution lines left in {path.name}: {leaked}"
+        ast.parse(stu_cell.source)  # valid Python (no IPython magics in the course)
+        n_stubs += stu_cell.source.count(student.PLACEHOLDER)
+        if student.PLACEHOLDER in stu_cell.source:
+            assert "not_done(" in stu_cell.source.split(student.PLACEHOLDER, 1)[1]
+    assert n_stubs == sum(c.source.count(student.BEGIN) for c in kept if c.cell_type == "code")
+
+
+@pytest.mark.skipif(not COURSE, reason="no solution notebooks yet")
+def test_course_notebooks_are_up_to_date():
+    done = subprocess.run([sys.executable, "-m", "cmlesson", "student", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(not COURSE, reason="no solution notebooks yet")
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_notebooks_without_exercises_have_the_solution_code(path):
+    """nbval (conftest.py) and the benchmark run only the solution of such a notebook: its student code must be identical."""
+    if not student.same_code_as_solution(path.read_text(encoding="utf-8")):
+        pytest.skip("has exercises: both versions run under nbval")
+    solution = nbformat.read(path, as_version=4)
+    generated = nbformat.reads(student.render(path), as_version=4)
+    assert [c.source for c in generated.cells if c.cell_type == "code"] == \
+        [c.source for c in solution.cells if c.cell_type == "code"]
+
+
+def test_same_code_as_solution_sees_blocks_and_solution_only_cells():
+    assert not student.same_code_as_solution(nbformat.writes(solution_notebook()))
+    plain = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    assert student.same_code_as_solution(nbformat.writes(plain))
+    plain.cells.append(nbformat.v4.new_code_cell("# SOLUTIONS ONLY\nassert x == 1"))
+    assert not student.same_code_as_solution(nbformat.writes(plain))
