@@ -92,6 +92,14 @@ def exercise(page, lab, name: str, explorers: list[tuple[str, int]], timeout_ms:
     return result
 
 
+def enter_levels(hand, text: str) -> None:
+    """Type into the text box and commit it as a student does (Enter). The box sends its value on the DOM
+    ``change`` event; dispatching it as well makes the commit independent of focus handling under load."""
+    hand.fill(text)
+    hand.press("Enter")
+    hand.dispatch_event("change")
+
+
 def bad_input_shows_a_message(page) -> dict:
     """In the step explorer, type increasing levels by hand: a short message, the last good figure kept; then
     valid levels: the message goes and the figure changes."""
@@ -100,19 +108,16 @@ def bad_input_shows_a_message(page) -> dict:
     ex.locator("select").select_option(label="by hand ->")
     wait_idle(page)
     hand = ex.locator(".widget-text input")
+    page.wait_for_function("el => !el.disabled", arg=hand.element_handle(), timeout=60_000)  # enabled by the kernel
     good = img.get_attribute("src")
-    hand.fill("0.5, 2")
-    hand.press("Enter")
-    hand.blur()  # the text box sends its value on a DOM change event: Enter or leaving the box
+    enter_levels(hand, "0.5, 2")
     message = ex.get_by_text("intermediate sigmas must be decreasing")
     message.wait_for(timeout=60_000)
     wait_idle(page)
     ex.screenshot(path=SCREENSHOTS / "widgets_demo-step-bad-input.png")
     assert img.get_attribute("src") == good, "the figure changed although the input was invalid"
     assert not tracebacks(page), tracebacks(page)
-    hand.fill("2, 0.5")
-    hand.press("Enter")
-    hand.blur()
+    enter_levels(hand, "2, 0.5")
     message.wait_for(state="detached", timeout=60_000)
     wait_idle(page)
     assert img.get_attribute("src") != good, "valid levels did not redraw the figure"
