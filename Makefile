@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench nbtest grade-solutions student venv browser clean
+.PHONY: lab test check bench bench-readme nbtest grade-solutions student venv browser clean
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ check: venv
 ## make bench: train the pipeline with the course defaults and print the quality/speed table
 bench: venv
 	$(PY) -m cmlesson bench
+
+## make bench-readme: the benchmark plus every notebook's running time and peak memory, written into README.md
+bench-readme: venv
+	$(PY) -m cmlesson bench --notebooks --readme README.md
 
 ## make grade-solutions: grade the solution notebooks (they must score full marks)
 grade-solutions: venv

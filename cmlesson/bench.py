@@ -234,7 +234,8 @@ def main(args) -> int:
             f"| {k[7:-3]} | {v:.0f} |" for k, v in r.items() if k.startswith("widget_"))
     print(json.dumps(r) if args.json else text)
     if args.readme:
-        header = f"Measured by `make bench` ({platform.machine()}, torch {torch.__version__}):"
+        header = (f"Measured by `make bench-readme` on {platform.machine()} with {r['threads']} CPU threads, "
+                  f"torch {torch.__version__}:")
         replace_section(Path(args.readme), "bench", f"{header}\n\n{text}")
     if args.notebooks:
         rows = time_notebooks()
