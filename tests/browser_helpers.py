@@ -75,7 +75,7 @@ def make_course_folder(root: Path) -> Path:
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     # Render every cell (no windowing), so each widget is in the DOM whatever the scroll position.
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
-        json.dumps({"windowingMode": "full"}))
+        json.dumps({"windowingMode": "none"}))
     (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))

@@ -92,6 +92,19 @@ def exercise(page, lab, name: str, explorers: list[tuple[str, int]], timeout_ms:
     return result
 
 
+def settled_src(img, quiet_s: float = 1.5, timeout_s: float = 60) -> str:
+    """The figure's src once it has stopped changing for ``quiet_s`` (a redraw may still be on its way)."""
+    src, since, end = img.get_attribute("src"), time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() - since < quiet_s:
+        if time.monotonic() > end:
+            raise AssertionError(f"the figure kept changing for {timeout_s:.0f} s")
+        time.sleep(0.1)
+        now = img.get_attribute("src")
+        if now != src:
+            src, since = now, time.monotonic()
+    return src
+
+
 def enter_levels(hand, text: str) -> None:
     """Type into the text box and commit it as a student does (Enter). The box sends its value on the DOM
     ``change`` event; dispatching it as well makes the commit independent of focus handling under load."""
@@ -105,11 +118,13 @@ def bad_input_shows_a_message(page) -> dict:
     valid levels: the message goes and the figure changes."""
     ex = explorer_by_title(page, "Step-count explorer")
     img = ex.locator(FIGURE)
+    before = img.get_attribute("src")
     ex.locator("select").select_option(label="by hand ->")
     wait_idle(page)
     hand = ex.locator(".widget-text input")
     page.wait_for_function("el => !el.disabled", arg=hand.element_handle(), timeout=60_000)  # enabled by the kernel
-    good = img.get_attribute("src")
+    page.wait_for_function("([el, old]) => el.src !== old", arg=[img.element_handle(), before], timeout=60_000)
+    good = settled_src(img)  # the redraw for the default hand-set levels has arrived
     enter_levels(hand, "0.5, 2")
     message = ex.get_by_text("intermediate sigmas must be decreasing")
     message.wait_for(timeout=60_000)
