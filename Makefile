@@ -26,9 +26,14 @@ lab: venv
 
 ## make test: set up, then run every test (unit, notebooks with nbval, browser, grading)
 # One pytest run: unit tests, the slow ones (training, browser, grading) and every notebook under nbval.
+# Two workers, one file at a time each (a notebook's cells share one kernel, so a file never splits):
+# the training loops are small and mostly single-threaded, so two run side by side nearly as fast as one.
+# The longest files go first (solutions/, then tests/) so that no worker is left with one at the end.
 test: venv browser
 	$(PY) -m cmlesson student --check
-	$(PY) -m pytest -p no:cacheprovider --durations=15 $(NBVAL) tests notebooks solutions
+	$(PY) -m pytest -p no:cacheprovider --durations=15 $(PARALLEL) $(NBVAL) solutions tests notebooks
+
+PARALLEL := -n 2 --dist loadfile
 
 NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 

@@ -21,8 +21,10 @@ from . import _validate
 def ema_update_(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
     """theta_ema <- decay theta_ema + (1 - decay) theta for every parameter; buffers are copied."""
     decay = _validate.fraction("decay", decay, closed_right=True)
-    for p_ema, p in zip(ema_model.parameters(), model.parameters(), strict=True):
-        p_ema.lerp_(p, 1.0 - decay)
+    ema_params, params = list(ema_model.parameters()), list(model.parameters())
+    if len(ema_params) != len(params):
+        raise ValueError(f"ema_model has {len(ema_params)} parameters, model has {len(params)}: not copies")
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)  # one fused call; the same numbers as a lerp_ per tensor
     for b_ema, b in zip(ema_model.buffers(), model.buffers(), strict=True):
         b_ema.copy_(b)
 

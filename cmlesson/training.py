@@ -83,7 +83,7 @@ def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progr
     batch = _validate.int_at_least("batch", batch, 1)
     _validate.positive_float("lr", lr)
     use_available_cpus()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
     history = []
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
     for step in bar:

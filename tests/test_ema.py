@@ -45,6 +45,12 @@ def test_ema_update_on_random_weights():
         torch.testing.assert_close(new, 0.9 * a + 0.1 * b)
 
 
+def test_ema_update_refuses_models_that_are_not_copies():
+    """An average of two different architectures is meaningless: a clear error, not a silent partial update."""
+    with pytest.raises(ValueError, match="ema_model has 4 parameters, model has 2: not copies"):
+        ema_update_(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)), torch.nn.Linear(2, 2), 0.9)
+
+
 def test_ema_update_leaves_the_model_alone():
     """The online model's weights are not touched by the update."""
     ema, model = random_linear(0), random_linear(1)
