@@ -54,9 +54,9 @@ class DistillConfig:
     """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU."""
 
     steps: int = 1500  # Adam steps; each costs two teacher calls (Heun) besides the student's
-    batch: int = 1000
+    batch: int = 1000  # pairs per step, as for the teacher
     lr: float = 1e-3  # a third of the teacher's: the student starts from the teacher's weights
-    warmup: int = 100
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     N: int = 18  # discretization levels of the Karras grid the teacher steps between
     target_decay: float = 0.95  # mu of the target EMA (the paper's ImageNet value); 0 was far worse here
     eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA (samples come from it)
@@ -66,15 +66,15 @@ class DistillConfig:
 class ConsistencyTrainingConfig:
     """Consistency training from scratch (Song et al. 2023, Alg. 3), shortened for a CPU."""
 
-    steps: int = 3000  # Adam steps; about 35 s on 2 cores
-    batch: int = 1000
+    steps: int = 3000  # Adam steps, as for the teacher (the time is measured by `make bench`)
+    batch: int = 1000  # pairs per step, as for the teacher
     lr: float = 3e-3  # 1e-3 left 2-step samples at ~3x the noise floor in 3,000 steps; 3e-3 reached ~1.9x
-    warmup: int = 100
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     s0: int = 2  # curriculum N(k) starts with this many levels ...
     s1: int = 40  # ... and ends with s1 + 1. The paper's 150 collapsed to the data mean in 3,000 steps:
     #               the target EMA (mu -> 0.9986) is too slow to carry consistency up 150 levels that fast
     mu0: float = 0.9  # target EMA at the start of the curriculum: mu(k) = exp(s0 ln(mu0) / N(k))
-    eval_decay: float = 0.999
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as in distillation
 
 
 @dataclass(frozen=True)
