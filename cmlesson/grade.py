@@ -8,11 +8,12 @@ How one submission is graded:
    those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
 3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
    the whole notebook. A cell that raises does not stop it. Outputs are never kept, only counted.
-4. A last cell, added by the grader, holds the grader's own copy of the evaluation code
-   (:func:`cmlesson.checks.kernel_source`; no cmlesson import). It calls the student's functions on seeded
-   inputs and writes plain JSON to a file whose random name only the grader knows.
-5. The grader reads that JSON and judges it in its own process with cmlesson (:data:`cmlesson.checks.JUDGES`):
-   patching cmlesson inside the kernel cannot change a grade.
+4. A last cell, added by the grader, holds the grader's own copy of the kernel-side code: the source of
+   ``cmlesson/exercises/_kernel.py`` and of every exercise module (:func:`cmlesson.exercises.kernel_sources`),
+   loaded as fresh modules of a private package with a random name (no cmlesson import). It calls the
+   student's functions on seeded inputs and writes plain JSON to a file whose random name only the grader knows.
+5. The grader reads that JSON and judges it in its own process with cmlesson (each exercise module's
+   ``judge``): patching cmlesson inside the kernel cannot change a grade.
 
 Status: ``ok`` (graded; cells that raised are listed in ``note``), ``timeout`` (the time limit was hit; what
 was evaluated before is kept), ``error`` (the kernel died or could not start; idem), ``invalid`` (not a
@@ -44,7 +45,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from . import checks
+from . import exercises
 from .training import available_cpus
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
@@ -66,7 +67,7 @@ class Submission:
 
     @property
     def notebooks(self) -> str:
-        return "+".join(sorted({checks.EXERCISES[e].notebook for e in self.exercises}))
+        return "+".join(sorted({exercises.EXERCISES[e].notebook for e in self.exercises}))
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Row:
     notebook: str
     status: str
     note: str
-    results: dict[str, checks.Result]
+    results: dict[str, exercises.Result]
     seconds: float = 0.0
 
     @property
@@ -96,7 +97,7 @@ class Row:
 
     @property
     def max_total(self) -> int:
-        return sum(checks.EXERCISES[e].points for e in self.results)
+        return sum(exercises.EXERCISES[e].points for e in self.results)
 
 
 # --- reading submissions -------------------------------------------------------------------------------------
@@ -110,9 +111,9 @@ def find_submissions(folder: Path) -> list[Path]:
 def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
     """The exercises of every course notebook whose exercise names appear in the code cells."""
     code = "\n".join(c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code")
-    found = {ex.notebook for ex_id, ex in checks.EXERCISES.items()
+    found = {ex.notebook for ex_id, ex in exercises.EXERCISES.items()
              if any(re.search(rf"\b{name}\b", code) for name in ex.names)}
-    return [ex_id for ex_id, ex in checks.EXERCISES.items() if ex.notebook in found]
+    return [ex_id for ex_id, ex in exercises.EXERCISES.items() if ex.notebook in found]
 
 
 def load_submission(path: Path) -> Submission:
@@ -133,7 +134,7 @@ def load_submission(path: Path) -> Submission:
     if sub.nb is not None:
         sub.exercises = exercises_in(sub.nb)
         if not sub.exercises:
-            names = ", ".join(n for ex in checks.EXERCISES.values() for n in ex.names)
+            names = ", ".join(n for ex in exercises.EXERCISES.values() for n in ex.names)
             sub.problem = f"no exercise of the course found (none of {names})"
     return sub
 
@@ -189,16 +190,28 @@ def _size(content: dict) -> int:
     return n + sum(len(line) for line in content.get("traceback", []) or [])
 
 
-def grader_cell(results: Path, assets: Path | None, exercises: list[str]) -> str:
-    """The code of the cell the grader appends: run its own evaluation code in a fresh namespace."""
-    return (
-        "def __cmlesson_grader__(student):\n"
-        "    namespace = {'__name__': 'cmlesson_grader'}\n"
-        f"    exec(compile({checks.kernel_source()!r}, '<cmlesson grader>', 'exec'), namespace)\n"
-        f"    namespace['run_grader'](student, {str(results)!r}, {str(assets) if assets else None!r}, "
-        f"{exercises!r}, {EXERCISE_LIMIT_S!r})\n"
-        "__cmlesson_grader__(globals())\n"
-    )
+GRADER_CELL = """\
+def __cmlesson_grader__(student):
+    import sys, types
+    package = {package!r}
+    sys.modules[package] = types.ModuleType(package)
+    sys.modules[package].__path__ = []
+    for name, source in {sources!r}.items():
+        module = types.ModuleType(package + "." + name)
+        module.__package__ = package
+        sys.modules[module.__name__] = module
+        exec(compile(source, "<cmlesson grader: " + name + ">", "exec"), module.__dict__)
+    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r})
+__cmlesson_grader__(globals())
+"""
+
+
+def grader_cell(results: Path, assets: Path | None, ids: list[str]) -> str:
+    """The code of the cell the grader appends: load its own copy of the kernel-side modules under a private,
+    random package name (code that ran before cannot have patched it), then run them on the student's names."""
+    return GRADER_CELL.format(package=f"_cmlesson_grader_{secrets.token_hex(6)}", sources=exercises.kernel_sources(),
+                              results=str(results), assets=str(assets) if assets else None, ids=ids,
+                              limit=EXERCISE_LIMIT_S)
 
 
 def kernel_env(jobs: int) -> dict[str, str]:
@@ -225,10 +238,10 @@ def run_notebook(sub: Submission, timeout: float, assets: dict[str, np.ndarray] 
         nbformat.write(nb, work / "submission.ipynb")  # the temporary copy the kernel may see
         token = secrets.token_hex(8)
         results = Path(tmp) / f"results-{token}.json"
-        assets_path = None
-        if assets is not None and "ladder" in sub.exercises:
+        assets_path, mine = None, {k: v for k, v in (assets or {}).items() if k.split("/", 1)[0] in sub.exercises}
+        if mine:
             assets_path = Path(tmp) / f"assets-{token}.npz"
-            np.savez(assets_path, **assets)
+            np.savez(assets_path, **mine)
         nb.cells.append(nbformat.v4.new_code_cell(grader_cell(results, assets_path, sub.exercises)))
         grader_index = len(nb.cells) - 1
         client = GradingClient(nb, timeout, kernel_name="python3", allow_errors=True, record_timing=False,
@@ -287,25 +300,24 @@ def _read_report(run: Run, path: Path) -> None:
 # --- judging ---------------------------------------------------------------------------------------------------
 
 
-def judge(sub: Submission, run: Run, ladder: checks.LadderAssets | None) -> Row:
+def judge(sub: Submission, run: Run, assets: dict[str, object]) -> Row:
     """Turn the kernel's outputs into one Result per expected exercise, judged here with cmlesson."""
     status, notes = run.status, list(run.notes)
     report = run.report or {"exercises": {}}
     results = {}
     for ex_id in sub.exercises:
-        pts = checks.EXERCISES[ex_id].points
+        pts = exercises.EXERCISES[ex_id].points
         outputs = report["exercises"].get(ex_id)
         if outputs is None:
             why = "not evaluated: the notebook did not finish"
             if report.get("current") == ex_id:
                 why = "not evaluated: your function was running when the notebook was stopped"
-            results[ex_id] = checks.Result(0, pts, "wrong", why)
+            results[ex_id] = exercises.Result(0, pts, "wrong", why)
             continue
         try:
-            judge_fn = checks.JUDGES[ex_id]
-            results[ex_id] = judge_fn(outputs, ladder) if ex_id == "ladder" else judge_fn(outputs)
+            results[ex_id] = exercises.judge(ex_id, outputs, assets.get(ex_id))
         except Exception as err:  # outputs the kernel code cannot produce: tampered with
-            results[ex_id] = checks.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})")
+            results[ex_id] = exercises.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})")
             if status == "ok":
                 status = "invalid"
             notes.append(f"malformed results for {ex_id}")
@@ -319,23 +331,22 @@ def invalid_row(sub: Submission) -> Row:
 # --- the batch -------------------------------------------------------------------------------------------------
 
 
-def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None,
-          ladder: checks.LadderAssets | None = None, progress: bool = True) -> list[Row]:
-    """Grade ``files`` (rows in the same order). ``ladder`` defaults to the shipped CD model, loaded only if needed."""
+def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None, progress: bool = True) -> list[Row]:
+    """Grade ``files`` (rows in the same order). An exercise's grader assets (the ladder's model) are loaded only
+    if a submission needs them."""
     jobs = max(1, jobs or available_cpus())
     subs = [load_submission(p) for p in files]
-    if ladder is None and any("ladder" in s.exercises for s in subs if s.problem is None):
-        ladder = checks.default_ladder_assets()
-    assets = ladder.kernel_arrays() if ladder is not None else None
+    assets = exercises.grader_assets(sorted({e for s in subs if s.problem is None for e in s.exercises}))
+    arrays = exercises.kernel_arrays(assets)
     rows: dict[int, Row] = {i: invalid_row(s) for i, s in enumerate(subs) if s.problem is not None}
     todo = [i for i, s in enumerate(subs) if s.problem is None]
     bar = tqdm(total=len(files), desc="grading", unit="nb", disable=not progress, file=sys.stderr)
     bar.update(len(rows))
     with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_safely, subs[i], timeout, assets, jobs): i for i in todo}
+        futures = {pool.submit(run_safely, subs[i], timeout, arrays, jobs): i for i in todo}
         for future in cf.as_completed(futures):
             i = futures[future]
-            rows[i] = judge(subs[i], future.result(), ladder)
+            rows[i] = judge(subs[i], future.result(), assets)
             bar.update(1)
             bar.set_postfix_str(f"{rows[i].file}: {rows[i].status}", refresh=False)
     bar.close()
@@ -344,7 +355,7 @@ def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None,
 
 def columns() -> list[str]:
     """The CSV header: file, notebook, status, note, <id>_score and <id>_reason per exercise, total, max_total."""
-    per = [f"{ex}_{kind}" for ex in checks.EXERCISES for kind in ("score", "reason")]
+    per = [f"{ex}_{kind}" for ex in exercises.EXERCISES for kind in ("score", "reason")]
     return ["file", "notebook", "status", "note", *per, "total", "max_total"]
 
 
@@ -386,7 +397,7 @@ def summary(rows: list[Row], seconds: float) -> str:
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "timeout", "error", "invalid")}
     lines += ["-" * 100, f"{len(rows)} submissions graded in {seconds:.0f} s: "
               + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
-    for ex_id, ex in checks.EXERCISES.items():
+    for ex_id, ex in exercises.EXERCISES.items():
         scores = [r.results[ex_id].score for r in rows if ex_id in r.results]
         if scores:
             lines.append(f"  {ex_id:<13} mean {np.mean(scores):.2f}/{ex.points} over {len(scores)} "

@@ -1,6 +1,6 @@
 """cmlesson.checks: every exercise's check on right answers, known mistakes, stubs and errors (in process).
 
-The outputs go through ``checks.evaluate_in_kernel``, the same path the grader's kernel takes, with the student's
+The outputs go through ``exercises.evaluate_in_kernel``, the same path the grader's kernel takes, with the student's
 code executed into a namespace standing in for the notebook's globals. The W1-heavy ladder and ct_training
 checks that must solve 2000-point transport problems are marked slow.
 """
@@ -16,26 +16,27 @@ import torch
 from grading_fixtures import corpus as C
 from torch import nn
 
-from cmlesson import checks, data, parameterization
+from cmlesson import checks, data, exercises, grade, parameterization, schedules
 from cmlesson.config import NetworkConfig
+from cmlesson.exercises import ct_training, ladder
 from cmlesson.networks import NoiseConditionedMLP
 
 
 @pytest.fixture(scope="module")
-def ladder_assets() -> checks.LadderAssets:
+def ladder_assets() -> ladder.LadderAssets:
     """A tiny random consistency model (not the shipped checkpoint) and a two-moons reference."""
     torch.manual_seed(0)
     backbone = NoiseConditionedMLP(2, NetworkConfig(hidden=16, depth=2))
     nn.init.normal_(backbone.out.weight, std=0.3)
     model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
-    return checks.LadderAssets(model, data.sample("moons", 2000, seed=5))
+    return ladder.LadderAssets(model, data.sample("moons", 2000, seed=5))
 
 
-def grade_code(ex_id: str, source: str, assets: checks.LadderAssets | None = None) -> checks.Result:
+def grade_code(ex_id: str, source: str, assets=None) -> checks.Result:
     """Evaluate student code the way the grader's kernel does, then judge it here."""
-    arrays = assets.kernel_arrays() if assets is not None else {}
-    outputs = checks.evaluate_in_kernel(ex_id, C.functions(source), arrays, 60.0)
-    return checks.judge_ladder(outputs, assets) if ex_id == "ladder" else checks.JUDGES[ex_id](outputs)
+    arrays = exercises.kernel_arrays({ex_id: assets}) if assets is not None else {}
+    outputs = exercises.evaluate_in_kernel(ex_id, C.functions(source), arrays, 60.0)
+    return exercises.judge(ex_id, outputs, assets)
 
 
 FAST = [e for e in C.ALL if e not in ("ladder", "ct_training")]
@@ -50,9 +51,15 @@ def test_right_answers_score_full_marks(ex_id):
 
 
 MISTAKES = [  # (exercise, mistake, words the diagnosis must contain, score)
-    ("coefficients", "lesson", r"boundary condition fails: c_skip\(sigma_min\) = 0\.5.*lesson's", 0),
-    ("coefficients", "edm", r"c_skip\(sigma_min\) = 0\.999984, must be exactly 1.*EDM's c_skip without the shift", 0),
-    ("coefficients", "hardcoded", r"right for sigma_data = 0\.5.*not for sigma_data = 1\.3.*do not hard-code", 0),
+    ("coefficients", "lesson", r"boundary condition fails: c_skip\(sigma_min\) = 0\.5 .*wrong limit at large sigma.*"
+     r"c_out = 0\.002.*c_skip is the lesson's", 0),
+    ("coefficients", "edm", r"c_skip\(sigma_min\) = 0\.999984 and c_out\(sigma_min\) = 0\.002.*"
+     r"EDM's c_skip without the shift", 0),
+    ("coefficients", "hardcoded", r"wrong units.*c_skip changes.*right for sigma_data = 0\.5.*not for sigma_data = 1\.3"
+     r".*do not hard-code", 0),
+    ("coefficients", "no_sigma_data", r"^wrong limit at large sigma.*c_out = 1;.*wrong units.*c_out does not double", 0),
+    ("coefficients", "other_form", r"^c_skip satisfies the boundary, the limit and the units, but is not Song et al.'s", 0),
+    ("coefficients", "sqrt_shift", r"^c_out is shifted inside the square root too", 0),
     ("multistep", "sigma_noise", r"re-noised with sigma instead of sqrt\(sigma\^2 - sigma_min\^2\)", 0),
     ("multistep", "noise_first", r"added noise before the first call", 0),
     ("heun_step", "euler", r"an Euler step: no correction.*error vs the exact ODE solution", 0),
@@ -102,7 +109,8 @@ def test_sys_exit_inside_a_function_is_reported():
 
 
 def test_a_missing_name_is_not_attempted():
-    result = checks.judge_coefficients(checks.evaluate_in_kernel("coefficients", C.functions(C.CORRECT["multistep"]), {}, 60))
+    outputs = exercises.evaluate_in_kernel("coefficients", C.functions(C.CORRECT["multistep"]), {}, 60)
+    result = exercises.judge("coefficients", outputs)
     assert result.status == "not attempted"
     assert result.reason.startswith("c_skip_student, c_out_student is not defined")
 
@@ -125,53 +133,90 @@ def test_check_prints_a_report(capsys):
     assert out.startswith("[PASS] the CT curriculum N(k): 1/1")
 
 
-def test_not_done_returns_its_argument_and_marks_a_stub():
+def test_not_done_returns_its_argument():
     x = torch.ones(3)
     assert checks.not_done(x) is x
-    assert checks._is_stub(C.functions(C.STUBS["multistep"])["multistep_student"])
-    assert not checks._is_stub(C.functions(C.CORRECT["multistep"])["multistep_student"])
 
 
-def test_attempted_tells_a_stub_from_an_answer():
-    assert not checks.attempted(C.functions(C.STUBS["multistep"])["multistep_student"])
-    assert checks.attempted(C.functions(C.CORRECT["multistep"])["multistep_student"])
+STUB_LAYOUTS = {  # (source, is it a stub?): stubs are told apart from answers by whether not_done runs
+    "decorated stub": ("@torch.no_grad()\ndef ct_curriculum_student(k, K, s0, s1):\n    return not_done(s0)\n", True),
+    "stub behind a helper": ("def _todo(v):\n    return not_done(v)\n\n"
+                             "def ct_curriculum_student(k, K, s0, s1):\n    return _todo(s0)\n", True),
+    "solution, then the dead stub line": (C.CORRECT["curriculum"].rstrip() + "\n    return not_done(s0)\n", False),
+    "decorated solution": ("@torch.no_grad()\n" + C.CORRECT["curriculum"], False),
+}
+
+
+@pytest.mark.parametrize("layout", STUB_LAYOUTS)
+def test_stub_detection_happens_at_run_time(layout):
+    source, is_stub = STUB_LAYOUTS[layout]
+    result = checks.check_curriculum(C.functions(source)["ct_curriculum_student"])
+    assert (result.status, result.score) == (("not attempted", 0) if is_stub else ("ok", 1)), result.message
+
+
+def test_use_picks_the_students_function_only_once_it_passed(capsys):
+    mine = C.functions(C.CORRECT["curriculum"])["ct_curriculum_student"]
+    assert checks.check_curriculum(mine).use(mine, max) is mine
+    assert "uses your ct_curriculum_student" in capsys.readouterr().out.splitlines()[-1]
+    stub = C.functions("def ct_curriculum_student(k, K, s0, s1):\n    return not_done(s0)\n")["ct_curriculum_student"]
+    assert checks.check_curriculum(stub).use(stub, schedules.ct_curriculum) is schedules.ct_curriculum
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == ("-> your ct_curriculum_student not attempted yet: the package's cmlesson.schedules.ct_curriculum "
+                    "stands in below")
 
 
 def test_evaluation_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    checks.evaluate_ema(C.functions(C.CORRECT["ema"])["ema_update_student"])
+    exercises.module("ema").evaluate(C.functions(C.CORRECT["ema"])["ema_update_student"])
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_a_slow_function_is_stopped_by_the_time_limit():
     namespace = {"ct_curriculum_student": lambda k, K, s0, s1: __import__("time").sleep(30)}
-    outputs = checks.evaluate_in_kernel("curriculum", namespace, {}, 0.3)
+    outputs = exercises.evaluate_in_kernel("curriculum", namespace, {}, 0.3)
     assert "raised TimeoutError" in outputs["error"]
 
 
 def test_exercise_table():
-    assert sum(e.points for e in checks.EXERCISES.values()) == 12
-    assert set(checks.EXERCISES) == set(checks.JUDGES) == set(checks.EVALUATORS) == set(checks.STUDENT_NAMES)
+    """One module per exercise, each with its parts; the registry is what the modules declare."""
     assert checks.EXERCISES["coefficients"].names == ("c_skip_student", "c_out_student")
     assert {e.notebook for e in checks.EXERCISES.values()} == {"01", "02", "03", "04", "05"}
+    names = [n for e in checks.EXERCISES.values() for n in e.names]
+    assert len(names) == len(set(names)), "two exercises read the same name"
+    for ex_id, ex in checks.EXERCISES.items():
+        mod = exercises.module(ex_id)
+        assert ex.id == ex_id and ex.points >= 1
+        assert all(callable(getattr(mod, part)) for part in ("evaluate", "judge", "check"))
+        assert getattr(checks, f"check_{ex_id}") is mod.check
+    order = [(e.notebook, e.rank) for e in checks.EXERCISES.values()]
+    assert order == sorted(order)
+    with pytest.raises(AttributeError, match="check_nothing"):
+        checks.check_nothing  # noqa: B018
 
 
-def test_kernel_code_is_self_contained():
-    """The injected code imports no cmlesson and, run from its text alone, gives the same outputs."""
-    source = checks.kernel_source()
-    assert not re.search(r"^\s*(from|import)\s+(cmlesson|\.)", source, re.M)
-    assert "def run_grader" in source and "def judge_" not in source
-    namespace: dict = {"__name__": "isolated"}
-    exec(compile(source, "<kernel>", "exec"), namespace)
-    student = C.functions(C.CORRECT["coefficients"], C.CORRECT["ct_loss"])
-    for ex_id in ("coefficients", "ct_loss"):
-        assert namespace["evaluate_in_kernel"](ex_id, student, {}, 60) == checks.evaluate_in_kernel(ex_id, student, {}, 60)
+def test_kernel_code_is_self_contained(tmp_path):
+    """The injected modules import no cmlesson; the grader's cell, run from their text alone in a namespace
+    standing in for the notebook's globals, gives the same outputs as the in-process evaluation."""
+    for name, source in exercises.kernel_sources().items():
+        imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source, re.M)
+        assert all(m in ("__future__", "importlib", "json", "math", "os", "signal", "sys", "time", "dataclasses",
+                         "functools", "numpy", "torch", "._kernel", "._fixtures", "._judging") for m in imports), (name, imports)
+    assert "def run_grader" in exercises.kernel_sources()["_kernel"]
+    ids = ["coefficients", "ct_loss", "curriculum"]
+    student = C.functions(C.CORRECT["coefficients"], C.CORRECT["ct_loss"],
+                          "@torch.no_grad()\ndef ct_curriculum_student(k, K, s0, s1):\n    return not_done(s0)\n")
+    results = tmp_path / "results.json"
+    exec(compile(grade.grader_cell(results, None, ids), "<grader cell>", "exec"), student)
+    report = __import__("json").loads(results.read_text())
+    for ex_id in ids:
+        assert report["exercises"][ex_id] == exercises.evaluate_in_kernel(ex_id, student, {}, 60), ex_id
+    assert report["exercises"]["curriculum"] == {"stub": True}  # the notebook's not_done, seen from the grader's copy
 
 
 def test_kernel_model_reproduces_the_consistency_function(ladder_assets):
-    clone, reference = checks._ladder_args(ladder_assets.kernel_arrays())
+    clone, reference = ladder.kernel_args(ladder_assets.kernel_arrays())
     x = 3 * torch.randn(500, 2)
     for sigma in (80.0, torch.tensor(0.5), 0.002 + 5 * torch.rand(500)):
         assert torch.equal(clone(x, sigma), ladder_assets.model(x, sigma))
@@ -185,6 +230,7 @@ def test_ladder_keys_must_be_ints(ladder_assets):
 
 def test_ct_training_stub_and_divergence_need_no_w1():
     assert checks.check_ct_training(torch.zeros(2000, 2)).status == "not attempted"
+    assert checks.check_ct_training(checks.not_done(torch.ones(2000, 2))).status == "not attempted"
     nan = torch.zeros(2000, 2)
     nan[:7] = math.nan
     assert "NaN or inf in 7 rows" in checks.check_ct_training(nan).message
@@ -210,6 +256,6 @@ def test_ct_training_against_the_noise_floor():
     noise = checks.check_ct_training(torch.randn(2000, 2))
     assert (noise.status, noise.score) == ("wrong", 0)
     assert "spread" in noise.message
-    _, floor = checks.ct_reference()
+    _, floor = ct_training.ct_reference()
     assert 0.03 < floor < 0.07
     assert np.isfinite(floor)

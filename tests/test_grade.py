@@ -12,6 +12,7 @@ import csv
 import hashlib
 import os
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -22,16 +23,19 @@ from torch import nn
 
 from cmlesson import checks, data, grade, parameterization
 from cmlesson.config import NetworkConfig
+from cmlesson.exercises import ladder as ladder_exercise
 from cmlesson.networks import NoiseConditionedMLP
 
 CHEAT = """\
-import cmlesson.checks as checks, cmlesson.metrics as metrics, cmlesson.parameterization as P
+import cmlesson.checks as checks, cmlesson.exercises as ex, cmlesson.metrics as metrics, cmlesson.parameterization as P
 full = checks.Result(2, 2, "ok", "correct")
-for name in list(checks.JUDGES):
-    checks.JUDGES[name] = lambda *args, **kwargs: full
-checks.judge_coefficients = checks.judge_multistep = lambda *args, **kwargs: full
-checks.kernel_source = lambda: "def run_grader(*args): pass\\n"
-checks.EXERCISES.clear()
+for name in list(ex.EXERCISES):
+    ex.module(name).judge = lambda *args, **kwargs: full
+    ex.module(name).evaluate = lambda *args, **kwargs: {}
+ex.judge = lambda *args, **kwargs: full
+ex.kernel_sources = lambda: {}
+ex.EXERCISES.clear()
+checks.not_done.calls = -1000
 metrics.wasserstein_2d = lambda a, b: 0.0
 P.c_skip = lambda sigma, sigma_data, sigma_min: sigma_min**2 / (sigma**2 + sigma_min**2)
 """
@@ -95,7 +99,8 @@ FULL = {e: checks.EXERCISES[e].points for e in C.ALL}
 EXPECTED = {
     "breaks_json.ipynb": ("error", {"coefficients": 0, "multistep": 0}, "could not run the notebook: JSONDecodeError", {}),
     "carol.txt": ("invalid", {}, "not a notebook: NotJSONError", {}),
-    "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0}, "", {"coefficients": "lesson's", "multistep": "not attempted"}),
+    "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0}, "",
+                    {"coefficients": "boundary condition fails: c_skip(sigma_min) = 0.5", "multistep": "not attempted"}),
     "dies_in_function.ipynb": ("error", {"coefficients": 1, "multistep": 0}, "kernel died in the grader's cell",
                                {"multistep": "was running when the notebook was stopped"}),
     "empty.ipynb": ("invalid", {}, "empty file", {}),
@@ -117,14 +122,14 @@ EXPECTED = {
 
 
 @pytest.fixture
-def tiny_ladder(monkeypatch) -> checks.LadderAssets:
+def tiny_ladder(monkeypatch) -> ladder_exercise.LadderAssets:
     """The ladder measured on a tiny random consistency model instead of the shipped checkpoint."""
     torch.manual_seed(0)
     backbone = NoiseConditionedMLP(2, NetworkConfig(hidden=16, depth=2))
     nn.init.normal_(backbone.out.weight, std=0.3)
     model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
-    assets = checks.LadderAssets(model, data.sample("moons", 2000, seed=5))
-    monkeypatch.setattr(checks, "default_ladder_assets", lambda: assets)
+    assets = ladder_exercise.LadderAssets(model, data.sample("moons", 2000, seed=5))
+    monkeypatch.setattr(ladder_exercise, "grader_assets", lambda: assets)
     return assets
 
 
@@ -199,6 +204,23 @@ def test_solutions_score_full_marks(tmp_path):
     assert grade.main(args(None, tmp_path / "grades.csv", timeout=600, solutions=True)) == 0
 
 
+@pytest.mark.slow
+def test_untouched_student_notebooks_are_not_attempted(tmp_path):
+    """Every stub of every student notebook, as generated, grades to "not attempted" (and no cell raises)."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for path in sorted((grade.SOLUTIONS.parent / "notebooks").glob("*.ipynb")):
+        if grade.load_submission(path).exercises:
+            shutil.copy(path, subs / path.name)
+    rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
+    assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
+    for row in rows:
+        assert (row.status, row.note) == ("ok", ""), row
+        for ex_id, result in row.results.items():
+            assert (result.status, result.score) == ("not attempted", 0), (row.file, ex_id, result.message)
+        assert set(row.results) == {e for e, ex in checks.EXERCISES.items() if ex.notebook == row.file[:2]}
+
+
 # --- without kernels -------------------------------------------------------------------------------------------
 
 
@@ -225,8 +247,12 @@ def test_csv_columns_and_blank_cells():
     text = grade.csv_text([row])
     header, line = text.splitlines()
     assert header.split(",")[:4] == ["file", "notebook", "status", "note"]
-    assert header.endswith("ladder_score,ladder_reason,total,max_total")
-    assert line == "a.ipynb,03,ok,,,,,,,,1,correct,,,,,,,,,,,1,1"
+    columns = header.split(",")
+    assert columns[-4:] == [f"{list(checks.EXERCISES)[-1]}_score", f"{list(checks.EXERCISES)[-1]}_reason", "total", "max_total"]
+    cells = dict(zip(columns, line.split(","), strict=True))
+    filled = {k: v for k, v in cells.items() if v}
+    assert filled == {"file": "a.ipynb", "notebook": "03", "status": "ok", "curriculum_score": "1",
+                      "curriculum_reason": "correct", "total": "1", "max_total": "1"}
 
 
 def test_csv_is_written_atomically(tmp_path, monkeypatch):

@@ -1,0 +1,126 @@
+"""What every exercise's judge shares: the :class:`Result` of a check and the helpers that compare outputs.
+
+Judges run in the grader's process (or the notebook's, for a check cell), with cmlesson: the cmlesson modules
+the judges use are imported here once, so an exercise module imports them from ``._judging``. In the student's
+kernel this module is replaced by a stand-in (see :func:`cmlesson.exercises.kernel_sources`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import ot
+import torch
+
+from .. import bench, checkpoints, data, losses, metrics, parameterization, samplers, schedules, training
+from ..ema import ema_update_
+
+__all__ = ["Result", "arr", "bench", "checkpoints", "close", "data", "ema_update_", "first_difference", "fmt", "losses",
+           "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training"]
+
+
+@dataclass
+class Result:
+    """What a check found: ``status`` is "ok", "wrong" or "not attempted"; ``message`` says why, first line short."""
+
+    score: int
+    max_score: int
+    status: str
+    message: str
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def reason(self) -> str:
+        """The message's first line (the grader's CSV column)."""
+        return self.message.split("\n", 1)[0]
+
+    def report(self, title: str) -> str:
+        mark = {"ok": "PASS", "wrong": "FIX", "not attempted": "TODO"}.get(self.status, self.status)
+        return f"[{mark}] {title}: {self.score}/{self.max_score}\n" + "\n".join("  " + line for line in self.message.split("\n"))
+
+    def use(self, yours, package, what: str = ""):
+        """``yours`` once the check passed, else ``package`` -- saying which, in one visible line.
+
+        ``yours`` and ``package`` may be functions, tuples of them or values; ``what`` names them in the line.
+        """
+        label = what or _label(yours)
+        if self.passed:
+            print(f"-> from here on the notebook uses your {label}")
+            return yours
+        why = "not attempted yet" if self.status == "not attempted" else "did not pass its check yet"
+        print(f"-> your {label} {why}: the package's {_label(package)} stands in below")
+        return package
+
+
+def _label(obj) -> str:
+    if isinstance(obj, tuple):
+        return " and ".join(_label(o) for o in obj)
+    module = getattr(obj, "__module__", "") or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
+    return f"{module}.{name}" if module.startswith("cmlesson") else name
+
+
+def reported(ex, result: Result) -> Result:
+    """Print the check's report (what a notebook's check cell shows) and return the result."""
+    print(result.report(ex.description))
+    return result
+
+
+def ok(ex, message: str) -> Result:
+    return Result(ex.points, ex.points, "ok", message)
+
+
+def wrong(ex, message: str, score: int = 0) -> Result:
+    return Result(score, ex.points, "wrong", message)
+
+
+def not_attempted(ex, message: str) -> Result:
+    return Result(0, ex.points, "not attempted", message)
+
+
+def preamble(ex, outputs: dict) -> Result | None:
+    """The verdict for missing names, stubs, aliases of cmlesson's own function and errors; None if there are outputs to judge."""
+    if outputs.get("missing"):
+        names = ", ".join(outputs["missing"])
+        return not_attempted(ex, f"{names} is not defined: run the exercise cell, and keep its name")
+    if outputs.get("stub"):
+        return not_attempted(ex, "not attempted: the cell still runs its stub; replace not_done(...) by your code")
+    if outputs.get("alias"):
+        return wrong(ex, f"this is cmlesson's own {outputs['alias']}: write the code yourself")
+    if outputs.get("error"):
+        return wrong(ex, f"your code raised an error: {outputs['error']}")
+    if outputs.get("grader_error"):
+        return wrong(ex, f"could not be evaluated: {outputs['grader_error']}")
+    return None
+
+
+def arr(d: dict) -> np.ndarray:
+    """``{"shape", "values"}`` back to an array; ValueError if malformed."""
+    shape = [int(s) for s in d["shape"]]
+    values = np.asarray([float("nan") if v is None else float(v) for v in d["values"]], dtype=np.float64)
+    return values.reshape(shape)
+
+
+def fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def close(a: np.ndarray, b, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+    b = np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def np_(t) -> np.ndarray:
+    return torch.as_tensor(t).detach().double().numpy()
+
+
+def first_difference(got: np.ndarray, expected: np.ndarray, where: np.ndarray, label: str) -> str:
+    """ "at sigma = 0.3: yours 0.71, expected 0.74" for the first entry that differs."""
+    got, expected = got.reshape(len(where), -1), expected.reshape(len(where), -1)
+    bad = ~np.isclose(got, expected, rtol=1e-4, atol=1e-6)
+    i = int(np.argmax(bad.any(axis=1))) if bad.any() else 0
+    return f"at {label} = {fmt(where[i])}: yours {fmt(got[i, 0])}, expected {fmt(expected[i, 0])}"

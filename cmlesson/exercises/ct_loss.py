@@ -1,0 +1,143 @@
+"""Notebook 05, Exercise 1: the consistency training loss (Song et al. 2023, Alg. 3)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._fixtures import ConstNet, SpyNet
+from ._judging import (
+    Result,
+    arr,
+    close,
+    fmt,
+    losses,
+    np_,
+    ok,
+    preamble,
+    reported,
+    wrong,
+)
+from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
+
+EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 1: the consistency training loss", ("ct_loss_student",), rank=1)
+
+
+# --- kernel side -----------------------------------------------------------------------------------------------
+
+def inputs() -> dict:
+    """Online and target spies with different weights, a batch x0, a decreasing schedule, the generator's seed."""
+    x0 = 0.5 * torch.randn(64, 2, generator=gen(23))
+    sigmas = torch.tensor([80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002])
+    return {"model": SpyNet(21), "target": SpyNet(22), "x0": x0, "sigmas": sigmas, "seed": 24}
+
+
+def _calls(calls: list) -> dict:
+    if not calls:
+        return {"count": 0}
+    return {"count": len(calls), "x": floats(torch.cat([c[0] for c in calls]), "x"),
+            "sigma": floats(torch.cat([c[1] for c in calls]), "sigma"), "grad": [bool(c[2]) for c in calls]}
+
+
+def _grad_norm(module: nn.Module) -> float | None:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return float(sum(float(g.double().pow(2).sum()) for g in grads) ** 0.5) if grads else None
+
+
+def evaluate(fn) -> dict:
+    """The loss, the gradients after backward(), every call of both models, and the loss when they coincide."""
+
+    def body() -> dict:
+        inp = inputs()
+        model, target = inp["model"], inp["target"]
+        loss = call(fn, model, target, inp["x0"].clone(), inp["sigmas"].clone(), gen(inp["seed"]))
+        if not isinstance(loss, torch.Tensor):
+            raise StudentError(f"{name(fn)} returned {type(loss).__name__}, expected a scalar tensor (keep the graph)")
+        out = {"loss": floats(loss, name(fn)), "requires_grad": bool(loss.requires_grad)}
+        if loss.requires_grad and loss.numel() == 1:
+            call(loss.backward)
+        out.update(online_grad=_grad_norm(model), target_grad=_grad_norm(target),
+                   online_calls=_calls(model.calls), target_calls=_calls(target.calls))
+        zero = call(fn, ConstNet(), ConstNet(), inp["x0"].clone(), inp["sigmas"].clone(), gen(inp["seed"]))
+        out["zero_case"] = floats(zero, name(fn))
+        return out
+
+    return safely(body, fn)
+
+
+# --- judge side ------------------------------------------------------------------------------------------------
+
+def _ct_loss_pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndarray, z: np.ndarray) -> list[str]:
+    """Which levels and noise the online and target models saw, against Alg. 3's."""
+    on, tg = outputs["online_calls"], outputs["target_calls"]
+    if on["count"] == 0:
+        return ["the online model was never called"]
+    if tg["count"] == 0:
+        return ["target_model was never called: the lower level of the pair goes through the target network"]
+    x_on, s_on, x_tg, s_tg = arr(on["x"]), arr(on["sigma"]), arr(tg["x"]), arr(tg["sigma"])
+    n = len(hi)
+    if len(s_on) != n or len(s_tg) != n:
+        return []  # several calls per model: nothing to line up
+    problems = []
+    if close(s_on, lo) and close(s_tg, hi):
+        problems.append("pair reversed: the online model is on the lower level sigmas[i + 1] and the target on the higher; "
+                        "cmlesson's sigmas decrease (high noise first), so the online model goes on sigmas[i]")
+    elif not (close(s_on, hi) and close(s_tg, lo)):
+        if np.all(s_on > s_tg):
+            problems.append("levels not drawn as in the contract: first i = torch.randint(0, len(sigmas) - 1, (n,), "
+                            "generator=generator), then z = torch.randn(x0.shape, generator=generator)")
+        else:
+            problems.append("the online and target levels are not an adjacent pair (sigmas[i], sigmas[i + 1])")
+    x0 = np_(inp["x0"])
+    z_on, z_tg = (x_on - x0) / s_on[:, None], (x_tg - x0) / s_tg[:, None]
+    if not close(z_on, z_tg, rtol=1e-3, atol=1e-4):
+        problems.append("different noise at the two levels: use one z for both x0 + sigma_hi z and x0 + sigma_lo z")
+    elif not problems and not close(z_on, z, rtol=1e-3, atol=1e-4):
+        problems.append("noise not drawn as in the contract: z = torch.randn(x0.shape, generator=generator), after i")
+    return problems
+
+
+def judge(outputs: dict) -> Result:
+    """Song et al. 2023, Alg. 3: online on sigma_hi, target (no grad) on sigma_lo, the same z, squared L2, batch mean."""
+    if (r := preamble(EXERCISE, outputs)) is not None:
+        return r
+    inp = inputs()
+    expected = losses.consistency_training_loss(inp["model"], inp["target"], inp["x0"], inp["sigmas"],
+                                                generator=gen(inp["seed"])).item()
+    g, n = gen(inp["seed"]), len(inp["x0"])
+    i = torch.randint(0, len(inp["sigmas"]) - 1, (n,), generator=g)
+    z = np_(torch.randn(inp["x0"].shape, generator=g))
+    hi, lo = np_(inp["sigmas"][i]), np_(inp["sigmas"][i + 1])
+    loss = arr(outputs["loss"])
+    if loss.size != 1:
+        return wrong(EXERCISE, f"returns a tensor of shape {tuple(loss.shape)}; expected a scalar: the mean over the batch")
+    got, zero = float(loss.ravel()[0]), arr(outputs["zero_case"]).ravel()
+    problems = []
+    if zero.size != 1 or abs(float(zero[0])) > 1e-6:
+        problems.append(f"your loss is {fmt(float(zero[0]))}, not 0, when model and target coincide (both output the same "
+                        "point everywhere): compare model(x_hi, sigma_hi) with target_model(x_lo, sigma_lo), not with x0")
+    if outputs.get("target_grad"):
+        problems.append("gradient reaches the target network: call target_model under torch.no_grad() (or .detach() its output)")
+    if not outputs.get("requires_grad") or not outputs.get("online_grad"):
+        problems.append("no gradient reaches the online model: the loss must be differentiable in its parameters")
+    problems += _ct_loss_pair_problems(outputs, inp, hi, lo, z)
+    if not problems and close(np.array(got), expected, rtol=1e-4, atol=1e-7):
+        return ok(EXERCISE, f"correct\nloss = {fmt(got)} as in Alg. 3 (online on sigma_hi, target without gradient on sigma_lo, "
+                   "same z); 0 when model and target coincide")
+    score = 0
+    if not problems and close(np.array(got), expected / 2, rtol=1e-4, atol=1e-7):
+        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: you averaged over the coordinates too (mse_loss); "
+                        "sum the squares over each point's coordinates, then average over the batch")
+        score = 1
+    elif not problems and close(np.array(got), expected * n, rtol=1e-4, atol=1e-6):
+        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: summed over the batch instead of averaging")
+        score = 1
+    elif not problems:
+        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: squared L2 distance per sample, mean over the batch")
+    return wrong(EXERCISE, "\n".join(problems), score)
+
+
+def check(fn) -> Result:
+    """Notebook 05, Exercise 1: ct_loss_student."""
+    return reported(EXERCISE, judge(evaluate(fn)))

@@ -1,0 +1,79 @@
+"""Notebook 03: the consistency-training curriculum N(k) (Song et al. 2023, App. C)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._judging import (
+    Result,
+    fmt,
+    ok,
+    preamble,
+    reported,
+    schedules,
+    wrong,
+)
+from ._kernel import Exercise, call, name, number, safely
+
+EXERCISE = Exercise("curriculum", 1, "03", "the CT curriculum N(k)", ("ct_curriculum_student",), rank=1)
+
+
+# --- kernel side -----------------------------------------------------------------------------------------------
+
+def inputs() -> list[tuple[int, int, int, int]]:
+    """(k, K, s0, s1): the paper's s0 = 2, s1 = 150 across a run, then other s0, s1 (catches hard-coded values)."""
+    return ([(k, 1000, 2, 150) for k in (0, 1, 10, 100, 250, 500, 750, 999, 1000)]
+            + [(k, 400, 10, 1280) for k in (0, 50, 200, 400)])
+
+
+def evaluate(fn) -> dict:
+    """N(k) for every (k, K, s0, s1) of :func:`curriculum_inputs`."""
+
+    def body() -> dict:
+        return {"values": [number(call(fn, *args), name(fn)) for args in inputs()]}
+
+    return safely(body, fn)
+
+
+# --- judge side ------------------------------------------------------------------------------------------------
+
+def judge(outputs: dict) -> Result:
+    """N(k) = ceil(sqrt(k/K ((s1+1)^2 - s0^2) + s0^2) - 1) + 1 (Song et al. 2023, App. C), integers."""
+    if (r := preamble(EXERCISE, outputs)) is not None:
+        return r
+    args = inputs()
+    got = np.asarray([float(v) for v in outputs["values"]])
+    expected = np.asarray([schedules.ct_curriculum(*a) for a in args], dtype=float)
+    if got.shape != expected.shape:
+        return wrong(EXERCISE, f"expected {len(expected)} values, got {got.size}")
+    non_int = [v for v in got if not float(v).is_integer()]
+    if np.array_equal(got, expected):
+        return ok(EXERCISE, "correct\nN(k) matches Song et al. 2023 (N(0) = s0 = 2 up to N(K) = s1 + 1 = 151)")
+    paper = len([a for a in args if a[2] == 2])  # the first block: s0 = 2, s1 = 150, K = 1000
+    g1, e1 = got[:paper], expected[:paper]
+    problems = []
+    if non_int:
+        problems.append(f"returns fractions (e.g. {fmt(non_int[0])}): N counts levels, round up with math.ceil")
+    if np.all(np.diff(g1) <= 0) and g1[0] > g1[-1]:
+        problems.append(f"N(k) decreases from {fmt(g1[0])} to {fmt(g1[-1])} (high to low): "
+                        "it must grow from s0 at k = 0 to s1 + 1 at k = K")
+    elif np.array_equal(g1, [schedules.lesson_curriculum(*a[:2]) for a in args[:paper]]):
+        problems.append("linear like the lesson's N = 2 + 148 k/K: Song et al.'s N(k) grows like sqrt(k/K), "
+                        f"fast at first (N(100) = {int(e1[3])}, yours {int(g1[3])}), then slower")
+    elif np.array_equal(g1, e1):
+        problems.append("right for s0 = 2, s1 = 150, wrong for s0 = 10, s1 = 1280: use the arguments s0 and s1")
+    else:
+        ends = [f"N(0) = {fmt(g1[0])}, expected s0 = {int(e1[0])}" if g1[0] != e1[0] else "",
+                f"N(K) = {fmt(g1[-1])}, expected s1 + 1 = {int(e1[-1])}" if g1[-1] != e1[-1] else ""]
+        if np.all(np.abs(g1 - e1) <= 1) and any(ends):
+            problems.append("off by one at the ends: " + "; ".join(e for e in ends if e))
+        elif not non_int:
+            k = int(np.argmax(got != expected))
+            k_, K, s0, s1 = args[k]
+            problems.append(f"N(k = {k_}, K = {K}, s0 = {s0}, s1 = {s1}) = {fmt(got[k])}, expected {int(expected[k])}")
+    return wrong(EXERCISE, "\n".join(problems))
+
+
+def check(fn) -> Result:
+    """Notebook 03: ct_curriculum_student."""
+    return reported(EXERCISE, judge(evaluate(fn)))
