@@ -96,3 +96,14 @@ class EDMDenoiser(nn.Module):
         s = _as_column(sigma, x)  # (batch, 1, ...)
         F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
         return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
+
+
+def consistency_function(backbone: nn.Module, x: torch.Tensor, sigma: torch.Tensor, sigma_data: float,
+                         sigma_min: float) -> torch.Tensor:
+    """What :class:`ConsistencyFunction` computes, as a function of a backbone F and (batch,) levels (notebook 02's exercise).
+
+    x: (batch, d); sigma: (batch,), one level per row; returns f(x, sigma): (batch, d), exactly x where sigma = sigma_min.
+    """
+    s = _as_column(sigma, x)  # (batch, 1, ...)
+    F_x = backbone(c_in(s, sigma_data) * x, c_noise(s).flatten())
+    return c_skip(s, sigma_data, sigma_min) * x + c_out(s, sigma_data, sigma_min) * F_x

@@ -204,3 +204,23 @@ def train_consistency(
     start = time.perf_counter()
     history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "consistency training", progress)
     return Trained(ema.model, model, history, time.perf_counter() - start)
+
+
+def distillation_step(model: nn.Module, target: TargetEMA, ema: EvalEMA, optimizer: torch.optim.Optimizer,
+                      loss_fn: Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor], x0: torch.Tensor,
+                      target_decay: float) -> float:
+    """One step of Algorithm 2 as :func:`train_distillation` takes it (notebook 02's exercise); returns the loss.
+
+    ``loss_fn(model, target_model, x0)`` draws the levels and the noise itself (the teacher, the grid and the
+    generator are bound in it). The optimizer steps the online model; then the target EMA and the evaluation EMA
+    follow the new weights.
+    """
+    loss = loss_fn(model, target.model, x0)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"distillation: loss became {loss.item()}; lower the learning rate")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    target.update(model, target_decay)
+    ema.update(model)
+    return loss.item()

@@ -39,7 +39,7 @@ def grade_code(ex_id: str, source: str, assets=None) -> checks.Result:
     return exercises.judge(ex_id, outputs, assets)
 
 
-FAST = [e for e in C.ALL if e not in ("ladder", "ct_training")]
+FAST = [e for e in C.ALL if e not in ("ladder", "ct_training", "two_step")]  # these measure W1: their own tests
 
 
 @pytest.mark.parametrize("ex_id", FAST)
@@ -259,3 +259,77 @@ def test_ct_training_against_the_noise_floor():
     _, floor = ct_training.ct_reference()
     assert 0.03 < floor < 0.07
     assert np.isfinite(floor)
+
+
+# --- diagnoses added with notebooks 03-05's rewritten exercises ---------------------------------------------------
+
+_CURRICULUM = "def ct_curriculum_student(k, K, s0, s1):\n    u = math.sqrt(k / K * ((s1 + 1) ** 2 - s0**2) + s0**2)\n"
+_CT_LOSS = C.CORRECT["ct_loss"]
+_W1 = "def w1_student(a, b):\n    M = ot.dist(a, b, metric='euclidean')\n"
+NEW_MISTAKES = [  # (exercise, source, words the diagnosis must contain, score)
+    ("curriculum", _CURRICULUM + "    return math.floor(u)\n", r"^rounded down where N must be rounded up.*"
+     r"N\(k = 1, K = 1000, s0 = 2, s1 = 150\) = 5, expected 6", 0),
+    ("curriculum", _CURRICULUM + "    return round(u)\n", r"^rounded to the nearest integer where N must be rounded up", 0),
+    ("curriculum", "def ct_curriculum_student(k, K, s0, s1):\n    return math.ceil(s0 + k / K * (s1 + 1 - s0))\n",
+     r"^N\(k\) itself grows linearly from s0 to s1 \+ 1: .*N\(k\)\^2 that moves linearly", 0),
+    ("curriculum", "def ct_curriculum_student(k, K, s0, s1):\n    return math.ceil(s0 + math.sqrt(k / K) * (s1 + 1 - s0))\n",
+     r"^N\(k\) - s0 grows like sqrt\(k/K\)", 0),
+    ("ema", "def ema_update_student(ema_model, model, decay):\n    import copy\n    new = copy.deepcopy(ema_model)\n"
+     "    with torch.no_grad():\n        for p_new, p in zip(new.parameters(), model.parameters()):\n"
+     "            p_new.mul_(decay).add_(p, alpha=1 - decay)\n    return new\n",
+     r"parameters did not change: update them in place.*returns a value, but the training loop ignores it", 0),
+    ("ema", C.CORRECT["ema"].replace("p_ema.mul_(decay).add_(p, alpha=1 - decay)",
+                                     "p_ema.mul_(decay).add_(p, alpha=1 - decay)\n        p.copy_(p_ema)"),
+     r"you changed model \(the online network\)", 0),
+    ("ema", C.CORRECT["ema"].replace("b_ema.copy_(b)", "b_ema.copy_((b_ema + b) // 2 if not b.is_floating_point() "
+                                     "else decay * b_ema + (1 - decay) * b)"), r"^buffers averaged or altered", 0),
+    ("ct_loss", _CT_LOSS.replace("lo[:, None] * z", "lo * z"), r"raised RuntimeError: The size of tensor a \(64\).*"
+     r"make the levels a column, shape \(n, 1\)", 0),
+    ("ct_loss", _CT_LOSS.replace("(x0.shape[0],)", "(1,)").replace("hi, lo = sigmas[i], sigmas[i + 1]",
+                                                                   "hi, lo = sigmas[i].expand(64), sigmas[i + 1].expand(64)"),
+     r"one pair of levels for the whole batch.*draw one level index per point", 0),
+    ("ct_loss", _CT_LOSS.replace(".pow(2).sum(1).mean()", ".pow(2).sum()"), r"summed over the batch instead of averaging", 1),
+    ("w1", _W1 + "    return float(M.mean())\n", r"^the mean of all pairwise distances: .*independent coupling", 0),
+    ("w1", _W1 + "    return float(ot.emd2(np.ones(len(a)), np.ones(len(b)), M))\n", r"^weights of 1 per point", 0),
+    ("w1", _W1 + "    return float(ot.emd(ot.unif(len(a)), ot.unif(len(b)), M).sum())\n",
+     r"^you returned the total mass of the transport plan", 0),
+    ("w1", "def w1_student(a, b):\n    return float(np.sqrt(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), ot.dist(a, b))))\n",
+     r"^the square root of the squared-cost optimum: that is W2", 0),
+]
+
+
+@pytest.mark.parametrize(("ex_id", "source", "pattern", "score"), NEW_MISTAKES,
+                         ids=[f"{m[0]}-{i}" for i, m in enumerate(NEW_MISTAKES)])
+def test_new_mistakes_are_named(ex_id, source, pattern, score):
+    result = grade_code(ex_id, source)
+    assert (result.status, result.score) == ("wrong", score), result.message
+    assert re.search(pattern, result.message, re.S), result.message
+
+
+LADDER_MISTAKES = {  # mistake: (source, words the diagnosis must contain, score)
+    "ignores metric": (C.CORRECT["ladder"].replace("ladder[k] = metric(", "ladder[k] = metrics.wasserstein_2d("),
+                       r"^your function ignores its argument `metric`.*matches: 1: ", 1),
+    "no metric argument": (C.CORRECT["ladder"].replace(", metric=metrics.wasserstein_2d)", ")").replace(
+        "ladder[k] = metric(", "ladder[k] = metrics.wasserstein_2d("),
+        r"^called with a metric as fifth argument, your function failed: .*TypeError", 1),
+    "renoising off the generator": (C.CORRECT["ladder"].replace("sigmas, generator=g)", "sigmas)"),
+                                    r"^the 1-step rung matches, the others do not: the re-noising draws", None),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", LADDER_MISTAKES)
+def test_ladder_mistakes_are_named(ladder_assets, mistake):
+    source, pattern, score = LADDER_MISTAKES[mistake]
+    result = grade_code("ladder", source, ladder_assets)
+    assert result.status == "wrong", result.message
+    assert score is None or result.score == score, result.message
+    assert re.search(pattern, result.message, re.S), result.message
+
+
+def test_ladder_spy_metric_is_judged_without_w1():
+    """The fifth-argument call is judged from what the spy saw: no transport problem is solved for it."""
+    from cmlesson.exercises.ladder import _metric_problem
+    assert _metric_problem({"values": [1001.0, 1002.0], "shapes": [[[5, 2], [5, 2]]] * 2}, 5) is None
+    assert "ignores its argument" in _metric_problem({"values": [0.1, 0.2], "shapes": []}, 5)
+    assert "does not return, for each rung" in _metric_problem({"values": [1002.0, 1001.0], "shapes": [[[5, 2], [5, 2]]] * 2}, 5)

@@ -97,25 +97,27 @@ FULL = {e: checks.EXERCISES[e].points for e in C.ALL}
 
 # file -> (status, {exercise: score}, words in the note, {exercise: words in the reason})
 EXPECTED = {
-    "breaks_json.ipynb": ("error", {"coefficients": 0, "multistep": 0}, "could not run the notebook: JSONDecodeError", {}),
+    "breaks_json.ipynb": ("error", {"coefficients": 0, "multistep": 0, "two_step": 0},
+                          "could not run the notebook: JSONDecodeError", {}),
     "carol.txt": ("invalid", {}, "not a notebook: NotJSONError", {}),
-    "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0}, "",
+    "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0, "two_step": 0}, "",
                     {"coefficients": "boundary condition fails: c_skip(sigma_min) = 0.5", "multistep": "not attempted"}),
-    "dies_in_function.ipynb": ("error", {"coefficients": 1, "multistep": 0}, "kernel died in the grader's cell",
+    "dies_in_function.ipynb": ("error", {"coefficients": 1, "multistep": 0, "two_step": 0}, "kernel died in the grader's cell",
                                {"multistep": "was running when the notebook was stopped"}),
     "empty.ipynb": ("invalid", {}, "empty file", {}),
     "full_marks.ipynb": ("ok", FULL, "", {e: "" for e in C.ALL}),
-    "huge_output.ipynb": ("ok", {"coefficients": 1, "multistep": 1}, "printed 5.0 MB of output", {}),
-    "kernel_death.ipynb": ("error", {"coefficients": 0, "multistep": 0}, "kernel died in cell 5 ('import os')",
+    "huge_output.ipynb": ("ok", {"coefficients": 1, "multistep": 1, "two_step": 0}, "printed 5.0 MB of output", {}),
+    "kernel_death.ipynb": ("error", {"coefficients": 0, "multistep": 0, "two_step": 0}, "kernel died in cell 5 ('import os')",
                            {"coefficients": "not evaluated"}),
-    "malformed_results.ipynb": ("invalid", {"coefficients": 0, "multistep": 0}, "results file is malformed", {}),
-    "missing_cell.ipynb": ("ok", {"coefficients": 1, "multistep": 0}, "", {"multistep": "multistep_student is not defined"}),
+    "malformed_results.ipynb": ("invalid", {"coefficients": 0, "multistep": 0, "two_step": 0}, "results file is malformed", {}),
+    "missing_cell.ipynb": ("ok", {"coefficients": 1, "multistep": 0, "two_step": 0}, "",
+                           {"multistep": "multistep_student is not defined"}),
     "no_exercises.ipynb": ("invalid", {}, "no exercise of the course found", {}),
     "not_json.ipynb": ("invalid", {}, "not a notebook", {}),
-    "raising.ipynb": ("ok", {"coefficients": 1, "multistep": 0}, "cell 4 ('1 / 0') raised ZeroDivisionError",
+    "raising.ipynb": ("ok", {"coefficients": 1, "multistep": 0, "two_step": 0}, "cell 4 ('1 / 0') raised ZeroDivisionError",
                       {"multistep": "multistep_student raised ValueError"}),
-    "sys_exit.ipynb": ("ok", {"coefficients": 1, "multistep": 1}, "raised SystemExit: 3", {}),
-    "unattempted.ipynb": ("ok", {"coefficients": 0, "multistep": 0}, "",
+    "sys_exit.ipynb": ("ok", {"coefficients": 1, "multistep": 1, "two_step": 0}, "raised SystemExit: 3", {}),
+    "unattempted.ipynb": ("ok", {"coefficients": 0, "multistep": 0, "two_step": 0}, "",
                           {"coefficients": "not attempted", "multistep": "not attempted"}),
     "wrong_w1.ipynb": ("ok", {**FULL, "w1": 0}, "", {"w1": "W1 computed per axis, not in 2-D"}),
 }
@@ -187,9 +189,10 @@ def test_hanging_notebooks_time_out(tmp_path):
     before = hashes(subs)
     rows = {r.file: r for r in grade.grade(grade.find_submissions(subs), timeout=15, jobs=2, progress=False)}
     cell, function = rows["hangs_in_cell.ipynb"], rows["hangs_in_function.ipynb"]
-    assert (cell.status, cell.total, cell.max_total) == ("timeout", 0, 2)
+    notebook_01 = sum(ex.points for ex in checks.EXERCISES.values() if ex.notebook == "01")
+    assert (cell.status, cell.total, cell.max_total) == ("timeout", 0, notebook_01)
     assert cell.note == "time limit of 15 s reached in cell 3 ('while True:')"
-    assert (function.status, function.total, function.max_total) == ("timeout", 1, 2)
+    assert (function.status, function.total, function.max_total) == ("timeout", 1, notebook_01)
     assert function.results["coefficients"].score == 1
     assert "was running when the notebook was stopped" in function.results["multistep"].reason
     assert function.note == "time limit of 15 s reached in the grader's cell, while it ran your functions"
@@ -237,7 +240,7 @@ def test_which_exercises_a_notebook_must_hold():
     nb = C.notebook(C.CORRECT["ct_loss"])
     assert grade.exercises_in(nb) == ["ct_loss", "ct_training", "w1", "ladder"]  # a deleted cell still counts
     check_cell_only = C.notebook("checks.check_heun_step(heun_step_student)")
-    assert grade.exercises_in(check_cell_only) == ["heun_step"]
+    assert grade.exercises_in(check_cell_only) == [e for e, ex in checks.EXERCISES.items() if ex.notebook == "02"]
     assert grade.exercises_in(C.notebook("c_skip_studentx = 1")) == []
     assert grade.exercises_in(C.notebook(*C.CORRECT.values())) == list(checks.EXERCISES)
 

@@ -150,3 +150,12 @@ def test_mean_ladder_is_the_mean_of_seeded_ladders():
     assert mean[2] == pytest.approx(np.mean([ladder[2] for ladder in each]), rel=1e-12)
     one_step = bench.mean_w1(lambda g: 80.0 * torch.randn(40, 2, generator=g) / 81.0, ref, 40, 3)
     assert mean[1] == pytest.approx(one_step, rel=1e-6)
+
+
+def test_readme_exercise_table_is_the_registry():
+    """The instructors' table in the README lists every exercise of cmlesson.exercises, in order, with its points."""
+    from cmlesson.exercises import EXERCISES
+
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \| (\d\d)[^|]*\|[^|]*\| (\d+) \|$", text, re.M)
+    assert rows == [(e.id, e.notebook, str(e.points)) for e in EXERCISES.values()]

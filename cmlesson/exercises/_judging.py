@@ -52,13 +52,16 @@ class Result:
             print(f"-> from here on the notebook uses your {label}")
             return yours
         why = "not attempted yet" if self.status == "not attempted" else "did not pass its check yet"
-        print(f"-> your {label} {why}: the package's {_label(package)} stands in below")
+        verb = "stand" if isinstance(package, tuple) else "stands"
+        print(f"-> your {label} {why}: the package's {_label(package)} {verb} in below")
         return package
 
 
 def _label(obj) -> str:
     if isinstance(obj, tuple):
         return " and ".join(_label(o) for o in obj)
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):  # a value, e.g. a noise level: say which
+        return f"{obj:.4g}"
     module = getattr(obj, "__module__", "") or ""
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or type(obj).__name__
     return f"{module}.{name}" if module.startswith("cmlesson") else name

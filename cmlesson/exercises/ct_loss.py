@@ -1,4 +1,4 @@
-"""Notebook 05, Exercise 1: the consistency training loss (Song et al. 2023, Alg. 3)."""
+"""Notebook 05, Exercise 5.1: the consistency training loss (Song et al. 2023, Alg. 3)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 1: the consistency training loss", ("ct_loss_student",), rank=1)
+EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training loss", ("ct_loss_student",), rank=1)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -80,7 +80,10 @@ def _ct_loss_pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndar
     if len(s_on) != n or len(s_tg) != n:
         return []  # several calls per model: nothing to line up
     problems = []
-    if close(s_on, lo) and close(s_tg, hi):
+    if n > 1 and np.all(s_on == s_on[0]) and np.all(s_tg == s_tg[0]):
+        problems.append(f"one pair of levels for the whole batch (every point at {fmt(s_on[0])} and {fmt(s_tg[0])}): "
+                        "draw one level index per point, n of them")
+    elif close(s_on, lo) and close(s_tg, hi):
         problems.append("pair reversed: the online model is on the lower level sigmas[i + 1] and the target on the higher; "
                         "cmlesson's sigmas decrease (high noise first), so the online model goes on sigmas[i]")
     elif not (close(s_on, hi) and close(s_tg, lo)):
@@ -101,6 +104,9 @@ def _ct_loss_pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndar
 def judge(outputs: dict) -> Result:
     """Song et al. 2023, Alg. 3: online on sigma_hi, target (no grad) on sigma_lo, the same z, squared L2, batch mean."""
     if (r := preamble(EXERCISE, outputs)) is not None:
+        if "must match the size of tensor" in str(outputs.get("error", "")):
+            r.message += ("\nthe levels sigmas[i] have shape (n,) and the points (n, 2): make the levels a column, "
+                          "shape (n, 1), before they multiply z (the models themselves take the (n,) levels)")
         return r
     inp = inputs()
     expected = losses.consistency_training_loss(inp["model"], inp["target"], inp["x0"], inp["sigmas"],
@@ -139,5 +145,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 05, Exercise 1: ct_loss_student."""
+    """Notebook 05, Exercise 5.1: ct_loss_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

@@ -1,4 +1,4 @@
-"""Notebook 05, Exercise 1: the samples of the student's teacher-free model, by W1 against the noise floor."""
+"""Notebook 05, Exercise 5.1: the samples of the student's teacher-free model, by W1 against the noise floor."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, StudentError, floats, is_placeholder, safely
 
-EXERCISE = Exercise("ct_training", 2, "05", "Exercise 1: samples of your teacher-free model", ("ex1_samples",), rank=2)
+EXERCISE = Exercise("ct_training", 2, "05", "Exercise 5.1b: samples of your teacher-free model", ("ex1_samples",), rank=2)
 CT_SAMPLES = 2000  # rows of ex1_samples
 
 
@@ -82,5 +82,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(samples) -> Result:
-    """Notebook 05, Exercise 1: ex1_samples."""
+    """Notebook 05, Exercise 5.1: ex1_samples."""
     return reported(EXERCISE, judge(evaluate(samples)))

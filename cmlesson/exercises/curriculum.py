@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._judging import (
@@ -37,6 +39,26 @@ def evaluate(fn) -> dict:
 
 # --- judge side ------------------------------------------------------------------------------------------------
 
+def _level_count(k: int, K: int, s0: int, s1: int) -> float:
+    """The real-valued count whose square moves linearly in k from s0^2 to (s1 + 1)^2 (N(k) is it rounded up)."""
+    return math.sqrt(k / K * ((s1 + 1) ** 2 - s0**2) + s0**2)
+
+
+_VARIANTS = {  # name: (N for one (k, K, s0, s1), what is wrong, in words a student can act on)
+    "rounded down": (lambda k, K, s0, s1: math.floor(_level_count(k, K, s0, s1)),
+                     "rounded down where N must be rounded up (math.ceil): a fractional count of levels needs one more level"),
+    "rounded": (lambda k, K, s0, s1: round(_level_count(k, K, s0, s1)),
+                "rounded to the nearest integer where N must be rounded up (math.ceil): "
+                "a fractional count of levels needs one more level"),
+    "linear": (lambda k, K, s0, s1: math.ceil(s0 + k / K * (s1 + 1 - s0)),
+               "N(k) itself grows linearly from s0 to s1 + 1: in Song et al.'s curriculum it is N(k)^2 that moves "
+               "linearly in k, so N rises fast at first and then slower"),
+    "sqrt of k": (lambda k, K, s0, s1: math.ceil(s0 + math.sqrt(k / K) * (s1 + 1 - s0)),
+                  "N(k) - s0 grows like sqrt(k/K): close, but it is N(k)^2 that moves linearly in k, "
+                  "from s0^2 to (s1 + 1)^2"),
+}
+
+
 def judge(outputs: dict) -> Result:
     """N(k) = ceil(sqrt(k/K ((s1+1)^2 - s0^2) + s0^2) - 1) + 1 (Song et al. 2023, App. C), integers."""
     if (r := preamble(EXERCISE, outputs)) is not None:
@@ -62,6 +84,11 @@ def judge(outputs: dict) -> Result:
                         f"fast at first (N(100) = {int(e1[3])}, yours {int(g1[3])}), then slower")
     elif np.array_equal(g1, e1):
         problems.append("right for s0 = 2, s1 = 150, wrong for s0 = 10, s1 = 1280: use the arguments s0 and s1")
+    elif (variant := next((v for v, (f, _) in _VARIANTS.items() if np.array_equal(got, [f(*a) for a in args])), None)):
+        k = int(np.argmax(got != expected))
+        k_, K, s0, s1 = args[k]
+        problems.append(f"{_VARIANTS[variant][1]}\nN(k = {k_}, K = {K}, s0 = {s0}, s1 = {s1}) = {fmt(got[k])}, "
+                        f"expected {int(expected[k])}")
     else:
         ends = [f"N(0) = {fmt(g1[0])}, expected s0 = {int(e1[0])}" if g1[0] != e1[0] else "",
                 f"N(K) = {fmt(g1[-1])}, expected s1 + 1 = {int(e1[-1])}" if g1[-1] != e1[-1] else ""]

@@ -98,8 +98,11 @@ def judge(outputs: dict) -> Result:
         problems.append("you changed model (the online network): only ema_model may change")
     if not same(got, expected, params):
         if same(got, start, params):
-            problems.append("ema_model's parameters did not change: update them in place "
-                            "(p_ema.mul_(decay).add_(p, alpha=1 - decay) under torch.no_grad())")
+            returned = "" if outputs.get("returned_none", True) else (
+                " (your function returns a value, but the training loop ignores it: the average lives in ema_model)")
+            problems.append("ema_model's parameters did not change: update them in place, changing the tensors of "
+                            "ema_model themselves (in-place operations under torch.no_grad()); assigning a new tensor "
+                            f"or a new model to a name changes nothing outside your function{returned}")
         elif same(got, _ema_expected(1 - decay, True), params):
             problems.append(f"decay applied the wrong way round: with decay = {decay} the average keeps {decay} of "
                             f"theta_ema and takes {1 - decay:.1f} of theta, yours keeps {1 - decay:.1f}")

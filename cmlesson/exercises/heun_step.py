@@ -1,8 +1,7 @@
-"""Notebook 02: one Heun step of the teacher's probability-flow ODE (Karras et al. 2022, Alg. 1)."""
+"""Notebook 02: one Heun step of the teacher's probability-flow ODE (Karras et al. 2022, Alg. 1), levels as floats or
+one per row (the way consistency distillation calls it)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -20,29 +19,46 @@ from ._judging import (
     samplers,
     wrong,
 )
-from ._kernel import Exercise, call, floats, gen, name, safely
+from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("heun_step", 1, "02", "one Heun step of the teacher's ODE", ("heun_step_student",), rank=1)
+EXERCISE = Exercise("heun_step", 1, "02", "one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)
+GRID = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)  # the per-row case's levels: adjacent pairs of a decreasing grid
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
 
 def inputs() -> list[dict]:
-    """Two steps: a large one (2.0 -> 1.2) and a small one (0.6 -> 0.25), on points at the matching noise scale."""
+    """Two steps with float levels, a large one (2.0 -> 1.2) and a small one (0.6 -> 0.25), on points at the matching
+    noise scale; then one step with a level per row (batch,), as distillation takes it: rows drawn from adjacent pairs
+    of a decreasing grid."""
     g = gen(17)
-    return [{"x": 2.0 * torch.randn(128, 2, generator=g), "sigma": 2.0, "sigma_next": 1.2},
-            {"x": 0.7 * torch.randn(128, 2, generator=g), "sigma": 0.6, "sigma_next": 0.25}]
+    cases = [{"x": 2.0 * torch.randn(128, 2, generator=g), "sigma": 2.0, "sigma_next": 1.2},
+             {"x": 0.7 * torch.randn(128, 2, generator=g), "sigma": 0.6, "sigma_next": 0.25}]
+    grid = torch.tensor(GRID)
+    i = torch.randint(0, len(GRID) - 1, (128,), generator=g)
+    sigma, sigma_next = grid[i], grid[i + 1]
+    cases.append({"x": 0.5 * torch.randn(128, 2, generator=g) + sigma[:, None] * torch.randn(128, 2, generator=g),
+                  "sigma": sigma, "sigma_next": sigma_next})
+    return cases
+
+
+def _level(v):
+    return v.clone() if isinstance(v, torch.Tensor) else v
 
 
 def evaluate(fn) -> dict:
-    """The student's step from each case, and how many times it called the denoiser."""
+    """The student's step from each case (or the error it raised there), and how many times it called the denoiser."""
 
     def body() -> dict:
         cases = []
         for case in inputs():
             den = GaussianDenoiser()
-            result = call(fn, den, case["x"].clone(), case["sigma"], case["sigma_next"])
-            cases.append({"result": floats(result, name(fn)), "calls": den.calls})
+            try:
+                result = floats(call(fn, den, case["x"].clone(), _level(case["sigma"]), _level(case["sigma_next"])), name(fn))
+            except StudentError as err:
+                cases.append({"error": str(err), "calls": den.calls})
+                continue
+            cases.append({"result": result, "calls": den.calls})
         return {"cases": cases}
 
     return safely(body, fn)
@@ -50,22 +66,27 @@ def evaluate(fn) -> dict:
 
 # --- judge side ------------------------------------------------------------------------------------------------
 
-def _slope(den, x: torch.Tensor, sigma: float) -> torch.Tensor:
-    return (x - den(x, sigma)) / sigma
+def _c(v, x: torch.Tensor) -> torch.Tensor:
+    return torch.as_tensor(v, dtype=x.dtype).reshape(-1, 1)
+
+
+def _slope(den, x: torch.Tensor, sigma) -> torch.Tensor:
+    return (x - den(x, sigma)) / _c(sigma, x)
 
 
 def _heun_variants(case: dict) -> dict[str, np.ndarray]:
     den, x, s, sn = GaussianDenoiser(), case["x"], case["sigma"], case["sigma_next"]
+    h = _c(sn, x) - _c(s, x)  # the step, sigma_next - sigma (negative)
     d = _slope(den, x, s)
-    euler = x + (sn - s) * d
-    back = x + (s - sn) * d
+    euler = x + h * d
+    back = x - h * d
     return {
         "an Euler step: no correction with the slope at the end point": np_(euler),
         "the second slope taken at x instead of at the Euler point x + (sigma_next - sigma) d":
-            np_(x + (sn - s) * (d + _slope(den, x, sn)) / 2),
-        "the sum of the two slopes not halved": np_(x + (sn - s) * (d + _slope(den, euler, sn))),
+            np_(x + h * (d + _slope(den, x, sn)) / 2),
+        "the sum of the two slopes not halved": np_(x + h * (d + _slope(den, euler, sn))),
         "a step toward higher noise: the step is (sigma_next - sigma) times the slope, and sigma_next < sigma":
-            np_(back + (s - sn) * (d + _slope(den, back, sn)) / 2),
+            np_(x - h * (d + _slope(den, back, sn)) / 2),
     }
 
 
@@ -73,32 +94,43 @@ def _heun_error_note(case: dict, got: np.ndarray, expected: np.ndarray) -> str:
     """How far the student's step and a Heun step land from the exact ODE solution (closed form for Gaussian data)."""
     gauss = GaussianDenoiser()
     m, s = np_(gauss.m), gauss.s
-    exact = m + (np_(case["x"]) - m) * math.sqrt(s**2 + case["sigma_next"] ** 2) / math.sqrt(s**2 + case["sigma"] ** 2)
+    sigma, sigma_next = (np_(torch.as_tensor(v)).reshape(-1, 1) for v in (case["sigma"], case["sigma_next"]))
+    exact = m + (np_(case["x"]) - m) * np.sqrt(s**2 + sigma_next**2) / np.sqrt(s**2 + sigma**2)
     return (f"(its error vs the exact ODE solution is {fmt(np.abs(got - exact).max())}, "
             f"a Heun step's is {fmt(np.abs(expected - exact).max())})")
 
 
 def judge(outputs: dict) -> Result:
-    """Karras et al. 2022, Alg. 1: Euler, then the average of the slopes at both ends."""
+    """Karras et al. 2022, Alg. 1: Euler, then the average of the slopes at both ends; levels as floats or one per row."""
     if (r := preamble(EXERCISE, outputs)) is not None:
         return r
     cases = inputs()
     for case, out in zip(cases, outputs["cases"], strict=True):
+        per_row = isinstance(case["sigma"], torch.Tensor)
+        if "error" in out:
+            if per_row:
+                return wrong(EXERCISE, "right with float levels, but with one level per row (sigma and sigma_next of "
+                             f"shape ({len(case['x'])},), as distillation calls it) {out['error']}: make the levels a "
+                             "column that broadcasts against x (batch, 2)")
+            return wrong(EXERCISE, f"your code raised an error: {out['error']}")
         got = arr(out["result"])
         expected = np_(samplers.heun_step(GaussianDenoiser(), case["x"], case["sigma"], case["sigma_next"]))
         if got.shape != expected.shape:
-            return wrong(EXERCISE, f"returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} (like x)")
+            return wrong(EXERCISE, f"returned shape {tuple(got.shape)}, expected {tuple(expected.shape)} (like x)"
+                         + (" with one level per row: make the levels a column (batch, 1)" if per_row else ""))
         if close(got, expected):
             continue
         err = _heun_error_note(case, got, expected)
-        step = f"step {fmt(case['sigma'])} -> {fmt(case['sigma_next'])}"
+        step = ("step with one level per row" if per_row else f"step {fmt(case['sigma'])} -> {fmt(case['sigma_next'])}")
         for desc, v in _heun_variants(case).items():
             if close(got, v):
                 return wrong(EXERCISE, f"{desc} {err}")
         note = f"; it called the denoiser {out['calls']} times, Heun needs 2" if out["calls"] != 2 else ""
         diff = fmt(np.abs(got - expected).max())
-        return wrong(EXERCISE, f"differs from a Heun step by up to {diff} on the {step}{note} {err}")
-    return ok(EXERCISE, "correct\nmatches a Heun step (Euler, then the average of the slopes at both ends)")
+        lead = "right with float levels, but " if per_row else ""
+        return wrong(EXERCISE, f"{lead}differs from a Heun step by up to {diff} on the {step}{note} {err}")
+    return ok(EXERCISE, "correct\nmatches a Heun step (Euler, then the average of the slopes at both ends), with float "
+              "levels and with one level per row")
 
 
 def check(fn) -> Result:

@@ -1,4 +1,4 @@
-"""Notebook 05, Exercise 2: the quality ladder, W1 against the number of consistency steps."""
+"""Notebook 05, Exercise 5.2: the quality ladder, W1 against the number of consistency steps."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, StudentError, call, gen, name, number, safely
 
-EXERCISE = Exercise("ladder", 2, "05", "Exercise 2: the quality ladder", ("quality_ladder_student",), rank=4)
+EXERCISE = Exercise("ladder", 2, "05", "Exercise 5.2b: the quality ladder", ("quality_ladder_student",), rank=4)
 LADDER_STEPS = (1, 2, 3)  # the ladder's rungs: consistency steps
 LADDER_SEED = 3  # the seed handed to quality_ladder_student
 
@@ -89,8 +89,20 @@ def kernel_args(arrays: dict) -> tuple[nn.Module, torch.Tensor]:
     return model, torch.from_numpy(np.asarray(arrays["reference"], dtype=np.float32))
 
 
+class SpyMetric:
+    """A stand-in metric(samples, reference): returns 1000 + its call count and records the shapes it was given."""
+
+    def __init__(self):
+        self.shapes: list[list[list[int]]] = []
+
+    def __call__(self, a, b) -> float:
+        self.shapes.append([list(getattr(a, "shape", ())), list(getattr(b, "shape", ()))])
+        return 1000.0 + len(self.shapes)
+
+
 def evaluate(fn, model, reference) -> dict:
-    """``fn(model, [1, 2, 3], reference, seed)`` as a list of [repr(key), key is an int, value]."""
+    """``fn(model, [1, 2, 3], reference, seed)`` as a list of [repr(key), key is an int, value]; then
+    ``fn(model, [1, 2], reference, seed, metric)`` with a :class:`SpyMetric`: does the ladder measure with ``metric``?"""
 
     def body() -> dict:
         result = call(fn, model, list(LADDER_STEPS), reference, LADDER_SEED)
@@ -100,7 +112,14 @@ def evaluate(fn, model, reference) -> dict:
         for key, value in list(result.items())[:20]:
             is_int = isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_))
             items.append([repr(key)[:40], is_int, number(value, f"{name(fn)}(...)[{key!r}]")])
-        return {"items": items}
+        spy = SpyMetric()
+        try:
+            via = call(fn, model, [1, 2], reference, LADDER_SEED, spy)
+            values = [number(v, "metric") for v in via.values()] if isinstance(via, dict) else None
+            metric = {"values": values, "shapes": spy.shapes}
+        except StudentError as err:
+            metric = {"error": str(err)}
+        return {"items": items, "metric": metric}
 
     return safely(body, fn)
 
@@ -185,19 +204,43 @@ def judge(outputs: dict, assets: LadderAssets | None = None) -> Result:
     expected = assets.ladder()
     table = ", ".join(f"{k}: {got[k]:.4f} (expected {expected[k]:.4f})" for k in expected)
     if all(math.isclose(got[k], expected[k], rel_tol=LADDER_RTOL) for k in expected):
-        return ok(EXERCISE, "W1 per number of steps matches: " + ", ".join(f"{k}: {got[k]:.4f}" for k in expected))
+        values = ", ".join(f"{k}: {got[k]:.4f}" for k in expected)
+        if (problem := _metric_problem(outputs.get("metric", {}), len(assets.reference))) is not None:
+            return wrong(EXERCISE, f"{problem}\nwith the default metric, W1 per number of steps matches: {values}", 1)
+        return ok(EXERCISE, f"W1 per number of steps matches: {values}; every rung measured with `metric`")
     for variant, desc in _LADDER_VARIANTS.items():
         alt = assets.ladder(variant)
         if all(math.isclose(got[k], alt[k], rel_tol=LADDER_RTOL) for k in alt):
             return wrong(EXERCISE, f"{desc}\n{table}")
-    if all(math.isclose(got[k], expected[k], rel_tol=LADDER_NEAR) for k in expected):
+    near = all(math.isclose(got[k], expected[k], rel_tol=LADDER_NEAR) for k in expected)
+    first = min(expected)
+    if math.isclose(got[first], expected[first], rel_tol=LADDER_RTOL):
+        return wrong(EXERCISE, f"the {first}-step rung matches, the others do not: the re-noising draws of each rung come "
+                     "from the same seeded generator as its start noise (pass it to the sampler as generator=)\n"
+                     f"{table}", 1 if near else 0)
+    if near:
         return wrong(EXERCISE, "close, but not the seeded samples: for each k seed a fresh generator with `seed`, draw the "
                       f"start noise from it and pass it to the sampler\n{table}", 1)
     return wrong(EXERCISE, table)
 
 
+def _metric_problem(metric: dict, n: int) -> str | None:
+    """Why the ladder does not measure its rungs with its ``metric`` argument, or None if it does."""
+    keep = "measure every rung with the argument `metric` (the notebook passes your w1 through it)"
+    if "error" in metric:
+        return f"called with a metric as fifth argument, your function failed: {metric['error']}\n{keep}"
+    if metric.get("values") is None:
+        return f"called with a metric as fifth argument, your function did not return a dict\n{keep}"
+    if not metric.get("shapes"):
+        return f"your function ignores its argument `metric`: {keep}"
+    if metric["values"] != [1001.0, 1002.0] or any(a != [n, 2] or b != [n, 2] for a, b in metric["shapes"]):
+        return (f"your function does not return, for each rung, what metric(samples, reference) returned for it "
+                f"(it got shapes {metric['shapes']}, returned {metric['values']}): {keep}")
+    return None
+
+
 def check(fn, model: nn.Module | None = None, reference: torch.Tensor | None = None) -> Result:
-    """Notebook 05, Exercise 2: quality_ladder_student, on the shipped CD model (or ``model``) and a fresh reference."""
+    """Notebook 05, Exercise 5.2: quality_ladder_student, on the shipped CD model (or ``model``) and a fresh reference."""
     if model is None and reference is None:
         assets = grader_assets()
     else:

@@ -34,12 +34,15 @@ def inputs() -> dict:
 
 
 def evaluate(fn) -> dict:
-    """The student's sample, and the level of every model call."""
+    """The student's sample, the level of every model call, and whether a second call with an identically seeded
+    generator gives the same sample (it does not if the noise comes from torch's global generator)."""
 
     def body() -> dict:
         inp = inputs()
-        result = call(fn, inp["model"], inp["x"].clone(), list(inp["sigmas"]), gen(inp["seed"]))
-        return {"result": floats(result, name(fn)), "calls": inp["model"].calls}
+        result = floats(call(fn, inp["model"], inp["x"].clone(), list(inp["sigmas"]), gen(inp["seed"])), name(fn))
+        again = floats(call(fn, GaussianConsistency(), inp["x"].clone(), list(inp["sigmas"]), gen(inp["seed"])), name(fn))
+        same = again["shape"] == result["shape"] and bool(np.array_equal(again["values"], result["values"], equal_nan=True))
+        return {"result": result, "calls": inp["model"].calls, "repeatable": same}
 
     return safely(body, fn)
 
@@ -73,6 +76,10 @@ def judge(outputs: dict) -> Result:
         return ok(EXERCISE, f"correct\nmatches Alg. 1 draw for draw ({len(sigmas)} model calls, "
                    "re-noised with sqrt(sigma^2 - sigma_min^2))")
     problems = []
+    if not outputs.get("repeatable", True):
+        problems.append("two calls with identically seeded generators gave different samples: the noise does not come "
+                        "from `generator` (torch.randn_like and torch.randn without generator= draw from torch's global "
+                        "generator); draw every z with torch.randn(x.shape, generator=generator)")
     if not calls:
         problems.append("never called the model")
     elif abs(calls[0] - sigmas[0]) > 1e-6 * sigmas[0]:

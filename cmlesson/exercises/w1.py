@@ -1,4 +1,4 @@
-"""Notebook 05, Exercise 2: the exact 2-D Wasserstein-1 distance between two point sets."""
+"""Notebook 05, Exercise 5.2: the exact 2-D Wasserstein-1 distance between two point sets."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, call, name, number, safely
 
-EXERCISE = Exercise("w1", 1, "05", "Exercise 2: exact 2-D W1", ("w1_student",), rank=3)
+EXERCISE = Exercise("w1", 1, "05", "Exercise 5.2a: exact 2-D W1", ("w1_student",), rank=3)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -55,6 +55,12 @@ def _w1_variants(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
         "the square root of the squared-cost optimum: that is W2, not W1": math.sqrt(sq),
         "a[i] paired with b[i]: W1 needs the best matching, not the given order":
             float(np.linalg.norm(a - b, axis=1).mean()),
+        "the mean of all pairwise distances: that is the cost of the independent coupling (each a_i spread evenly over "
+        "every b_j), W1 is the cost of the best one": float(ot.dist(a, b, metric="euclidean").mean()),
+        "weights of 1 per point: each cloud must carry a total mass of 1 (1/n per point), or the cost comes out n times "
+        "too large": len(a) * metrics.wasserstein_2d(a, b),
+        "you returned the total mass of the transport plan (1 for every pair): the plan says how much moves where, "
+        "W1 is the cost of the optimal plan, the sum of its entries times the distances": 1.0,
     }
 
 
@@ -79,5 +85,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 05, Exercise 2: w1_student."""
+    """Notebook 05, Exercise 5.2: w1_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

@@ -74,13 +74,13 @@ def w1_student(a, b):
     return float(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), ot.dist(a, b, metric="euclidean")))
 """,
     "ladder": """\
-def quality_ladder_student(model, steps_list, reference, seed):
+def quality_ladder_student(model, steps_list, reference, seed, metric=metrics.wasserstein_2d):
     ladder = {}
     for k in steps_list:
         g = torch.Generator().manual_seed(seed)
         x = model.sigma_max * torch.randn(len(reference), 2, generator=g)
         sigmas = samplers.multistep_sigmas(k, model.sigma_min, model.sigma_max, model.sigma_data)
-        ladder[k] = metrics.wasserstein_2d(samplers.sample_consistency(model, x, sigmas, generator=g), reference)
+        ladder[k] = metric(samplers.sample_consistency(model, x, sigmas, generator=g), reference)
     return ladder
 """,
 }
@@ -220,7 +220,7 @@ def w1_student(a, b):
 """,
     },
     "ladder": {
-        "per_axis": CORRECT["ladder"].replace("metrics.wasserstein_2d(", "metrics.per_dimension_wasserstein("),
+        "per_axis": CORRECT["ladder"].replace("ladder[k] = metric(", "ladder[k] = metrics.per_dimension_wasserstein("),
         "string_keys": CORRECT["ladder"].replace("ladder[k] =", "ladder[str(k)] ="),
     },
 }

@@ -1,0 +1,60 @@
+"""Every stub of every student notebook, untouched, is "not attempted" by its check in the notebook's process.
+
+The exercise cells of ``notebooks/`` (as generated) run after the notebook's first code cell (its imports) in a
+fresh namespace; each exercise's check then gets the names it reads. ``tests/test_grade.py`` checks the same
+through the grader (its CSV), and ``test_solution_exercise_cells_pass`` the other way round: the solution's cells
+score full marks, decorated or not.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cmlesson import checks, exercises
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cells(folder: str, notebook: str) -> list[str]:
+    (path,) = sorted((ROOT / folder).glob(f"{notebook}_*.ipynb"))
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+
+
+def _defines(source: str, names: tuple[str, ...]) -> bool:
+    return any(re.search(rf"^(def\s+{n}\s*\(|{n}\s*=)", source, re.M) for n in names)
+
+
+def _namespace(folder: str, ex_id: str) -> dict:
+    """The notebook's imports cell, then every cell that defines one of the exercise's names."""
+    ex = checks.EXERCISES[ex_id]
+    cells = _cells(folder, ex.notebook)
+    namespace: dict = {"__name__": "__main__"}
+    exec(compile(cells[0], "<imports>", "exec"), namespace)
+    defining = [c for c in cells[1:] if _defines(c, ex.names)]
+    assert defining, f"no cell of notebook {ex.notebook} defines {ex.names}"
+    for source in defining:
+        exec(compile(source, f"<{ex_id}>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ex_id", list(checks.EXERCISES))
+def test_untouched_stub_is_not_attempted(ex_id, capsys):
+    namespace = _namespace("notebooks", ex_id)
+    capsys.readouterr()
+    result = getattr(checks, f"check_{ex_id}")(*[namespace[n] for n in checks.EXERCISES[ex_id].names])
+    assert (result.status, result.score) == ("not attempted", 0), result.message
+    assert capsys.readouterr().out.startswith("[TODO]")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ex_id", [e for e in checks.EXERCISES if exercises.module(e).EXERCISE.names[0].endswith("_student")])
+def test_solution_exercise_cells_pass(ex_id):
+    namespace = _namespace("solutions", ex_id)
+    result = getattr(checks, f"check_{ex_id}")(*[namespace[n] for n in checks.EXERCISES[ex_id].names])
+    assert (result.status, result.score, result.max_score) == ("ok", result.max_score, checks.EXERCISES[ex_id].points), (
+        result.message)
