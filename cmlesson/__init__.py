@@ -16,7 +16,8 @@ One module per concept; the notation table is in ``notebooks/00_notation.md``:
 ``plotting``              the course's figures
 ``checkpoints``           tiny pretrained models shipped with the package
 ``widgets``               live ipywidgets explorers
-``checks``                exercise checks that explain what is wrong
+``exercises``             one module per exercise: inputs, kernel-side evaluation, judge, check
+``checks``                the checks notebooks call (``checks.check_<id>``), and ``not_done``
 ========================  ==============================================================
 """
 

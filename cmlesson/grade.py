@@ -397,10 +397,11 @@ def summary(rows: list[Row], seconds: float) -> str:
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "timeout", "error", "invalid")}
     lines += ["-" * 100, f"{len(rows)} submissions graded in {seconds:.0f} s: "
               + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]
+    width = max(len(e) for e in exercises.EXERCISES)
     for ex_id, ex in exercises.EXERCISES.items():
         scores = [r.results[ex_id].score for r in rows if ex_id in r.results]
         if scores:
-            lines.append(f"  {ex_id:<13} mean {np.mean(scores):.2f}/{ex.points} over {len(scores)} "
+            lines.append(f"  {ex_id:<{width}} mean {np.mean(scores):.2f}/{ex.points} over {len(scores)} "
                          f"({sum(s == ex.points for s in scores)} full marks)")
     return "\n".join(lines)
 
