@@ -246,6 +246,14 @@ def functions(*sources: str) -> dict:
     return namespace
 
 
+def grade(ex_id: str, source: str, assets=None):
+    """Evaluate student code the way the grader's kernel does (``evaluate_in_kernel``), then judge it here."""
+    from cmlesson import exercises
+
+    arrays = exercises.kernel_arrays({ex_id: assets}) if assets is not None else {}
+    return exercises.judge(ex_id, exercises.evaluate_in_kernel(ex_id, functions(source), arrays, 60.0), assets)
+
+
 def notebook(*cells: str, imports: bool = True) -> nbformat.NotebookNode:
     """A notebook with one markdown cell, then one code cell per source (after the imports cell, unless told)."""
     nb = nbformat.v4.new_notebook()
