@@ -41,10 +41,10 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 nbtest: venv
 	$(PY) -m pytest -q -p no:cacheprovider $(NBVAL) notebooks solutions
 
-## make check: lint + fast unit tests, under a minute
+## make check: lint + fast unit tests, under a minute (two workers: the fast tests are independent of each other)
 check: venv
 	$(VENV)/bin/ruff check cmlesson tests
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not slow" tests
 
 ## make bench: train the pipeline with the course defaults and print the quality/speed table
 bench: venv
