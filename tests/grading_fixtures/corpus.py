@@ -38,13 +38,6 @@ def multistep_student(model, x, sigmas, generator):
         x = model(x + (tau**2 - model.sigma_min**2) ** 0.5 * z, tau)
     return x
 """,
-    "heun_step": """\
-def heun_step_student(denoiser, x, sigma, sigma_next):
-    d = (x - denoiser(x, sigma)) / sigma
-    x_euler = x + (sigma_next - sigma) * d
-    d_next = (x_euler - denoiser(x_euler, sigma_next)) / sigma_next
-    return x + (sigma_next - sigma) * (d + d_next) / 2
-""",
     "curriculum": """\
 def ct_curriculum_student(k, K, s0, s1):
     return math.ceil(math.sqrt(k / K * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1) + 1
@@ -145,13 +138,6 @@ def c_out_student(sigma, sigma_data, sigma_min):
 def multistep_student(model, x, sigmas, generator):
     raise ValueError("sigmas must be a tensor")
 """,
-    },
-    "heun_step": {
-        "euler": """\
-def heun_step_student(denoiser, x, sigma, sigma_next):
-    return x + (sigma_next - sigma) * (x - denoiser(x, sigma)) / sigma
-""",
-        "no_half": CORRECT["heun_step"].replace("(d + d_next) / 2", "(d + d_next)"),
     },
     "curriculum": {
         "lesson": """\
