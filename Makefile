@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench bench-readme nbtest grade-solutions student venv browser clean
+.PHONY: lab test check bench bench-readme nbtest grade-solutions student venv debs clean
 
 venv: $(STAMP)
 
@@ -20,16 +20,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cmlesson)" >/dev/null
 	touch $(STAMP)
 
-## make lab: set up, then open the course in JupyterLab
+## make lab: set up, then open the course in JupyterLab (it prints the URL with its token; LAB_ARGS=--no-browser to open none)
+# As root (a container, a cloud VM) JupyterLab refuses to start without --allow-root: passed then, and said so.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ARGS ?=
 lab: venv
-	cd notebooks && ../$(VENV)/bin/jupyter lab --port $(PORT)
+	@$(if $(ALLOW_ROOT),echo "make lab: running as root: JupyterLab needs --allow-root there; passing it")
+	cd notebooks && ../$(VENV)/bin/jupyter lab --port $(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 ## make test: set up, then run every test (unit, notebooks with nbval, browser, grading)
 # One pytest run: unit tests, the slow ones (training, browser, grading) and every notebook under nbval.
 # Two workers, one file at a time each (a notebook's cells share one kernel, so a file never splits):
 # the training loops are small and mostly single-threaded, so two run side by side nearly as fast as one.
 # The longest files go first (solutions/, then tests/) so that no worker is left with one at the end.
-test: venv browser
+test: venv debs
 	$(PY) -m cmlesson student --check
 	$(PY) -m pytest -p no:cacheprovider --durations=15 $(PARALLEL) $(NBVAL) solutions tests notebooks
 
@@ -62,9 +66,13 @@ grade-solutions: venv
 student: venv
 	$(PY) -m cmlesson student
 
-# The browser test drives Debian's Chromium (Playwright's own browser download is not possible here).
-browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+# Debian packages the tests need, as command:package. The browser test drives Debian's Chromium (Playwright's own
+# browser download is not possible here); the grader's sandbox tests run bubblewrap (bwrap). Installs only what is missing.
+DEBS := chromium:chromium bwrap:bubblewrap
+debs:
+	@missing=$$(for d in $(DEBS); do command -v $${d%%:*} >/dev/null 2>&1 || echo $${d#*:}; done); \
+	if [ -n "$$missing" ]; then echo "apt-get install" $$missing; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
