@@ -84,3 +84,48 @@ class BenchConfig:
     n_samples: int = 2000  # points per W1 evaluation, as in the lesson's figures
     n_seeds: int = 20  # sampling seeds averaged, each against its own reference; 5 left a standard error of ~0.2x the floor
     teacher_steps: int = 18  # Heun steps of the teacher (EDM's 18 levels, 35 evaluations)
+
+
+@dataclass(frozen=True)
+class ShortcutConfig:
+    """Shortcut model from scratch (Frans et al. 2024), shortened for a CPU (notebook 08)."""
+
+    steps: int = 2740  # Adam steps: notebook 06's 2,500-step budget, at 0.9 of an iCT step's cost each
+    batch: int = 1000  # as every course run
+    lr: float = 3e-3  # the course's rate; the paper's 1e-4 is for a DiT and 10^5-10^6 steps
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    bootstrap_share: float = 0.5  # share of the batch with self-consistency targets; the paper's 1/8 left the big jumps slow
+    levels: int = 7  # trained jumps 2h = 1, 1/2, ..., 1/64 (the paper's 128-step grid)
+    target_decay: float = 0.0  # EMA of the bootstrap target; 0 = the online net under stop-gradient (the paper's 0.999: 5.8x)
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
+class SCTConfig:
+    """Continuous-time consistency training, sCT (Lu & Song 2024, Alg. 1), shortened for a CPU (notebook 08)."""
+
+    steps: int = 1515  # Adam steps: notebook 06's 2,500-step budget, at 1.65 iCT steps each (the JVP)
+    batch: int = 1000  # as every course run
+    lr: float = 3e-3  # the course's rate; the paper's 1e-4 (RAdam) is for 10^5 steps from a pretrained net
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    P_mean: float = -1.0  # ln sigma ~ N(P_mean, P_std^2), t = arctan(sigma / sigma_d): the paper's CIFAR-10 proposal
+    P_std: float = 1.4  # ... (Lu & Song 2024, Table 4)
+    c: float = 0.1  # tangent normalisation g / (||g|| + c): without it 2.2x the floor instead of 1.7x at one step
+    tangent_warmup: int = 500  # steps over which the unstable tangent term ramps in (the paper's 10k, scaled to the run)
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
+class MeanFlowConfig:
+    """MeanFlow from scratch (Geng et al. 2025, Alg. 1), shortened for a CPU (notebook 08)."""
+
+    steps: int = 1490  # Adam steps: notebook 06's 2,500-step budget, at 1.68 iCT steps each (the JVP)
+    batch: int = 1000  # as every course run
+    lr: float = 3e-3  # the course's rate
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    P_mean: float = -2.0  # t, r ~ logit-normal(P_mean, P_std): the paper's CIFAR-10 setting; its ImageNet
+    P_std: float = 2.0  # (-0.4, 1.0) almost never draws t near 1, where one-step sampling starts
+    ratio: float = 0.75  # share of the batch with r != t (the rest is plain flow matching), the paper's CIFAR-10 value
+    p: float = 0.75  # adaptive weight 1 / (||err||^2 + c)^p, the paper's CIFAR-10 power
+    c: float = 1e-3  # ... and its constant
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model

@@ -1,0 +1,125 @@
+"""Flow maps by average velocity: u(z, t, h) jumps from time t to t - h, z_{t-h} = z_t - h u (notebook 08).
+
+Flow-matching time (Lipman et al. 2023; lesson 11.1): t in [0, 1], t = 1 is noise, z_t = (1 - t) x + t e.
+The network u(z_t, t, h) is the *average* velocity over [t - h, t] (MeanFlow, Geng et al. 2025, Eq. 1;
+the shortcut model's s(x, t, d) of Frans et al. 2024 is the same object with d = h). h = 0 is the
+instantaneous velocity of flow matching; h = t = 1 is a one-step generator, z_0 = z_1 - u(z_1, 1, 1).
+
+The model works in data coordinates; the network sees the data centred and scaled to unit standard
+deviation (the scale of e ~ N(0, I)). Samplers share the course's signature:
+``sampler(model, x, ts, *, generator=None, callback=None) -> x`` with ``ts`` decreasing from 1 to 0.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import _validate
+from .config import NetworkConfig
+from .data import estimate_sigma_data
+from .networks import FourierEmbedding
+from .samplers import Callback
+
+
+class TwoTimeMLP(nn.Module):
+    """The course's residual MLP with two time inputs: h <- h + SiLU(W h + e(t, h)), e = SiLU(A phi(t) + B phi(h))."""
+
+    def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
+        super().__init__()
+        data_dim = _validate.int_at_least("data_dim", data_dim, 1)
+        hidden = _validate.int_at_least("hidden", cfg.hidden, 1)
+        depth = _validate.int_at_least("depth", cfg.depth, 1)
+        emb_dim = _validate.int_at_least("emb_dim", cfg.emb_dim, 2)
+        self.embed_t = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
+        self.embed_h = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
+        self.inp = nn.Linear(data_dim, hidden)
+        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
+        self.out = nn.Linear(hidden, data_dim)
+        nn.init.zeros_(self.out.weight)  # u = 0 at start
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        e = nn.functional.silu(self.embed_t(t) + self.embed_h(h))  # (batch, hidden)
+        y = nn.functional.silu(self.inp(x) + e)
+        for layer in self.layers:
+            y = y + nn.functional.silu(layer(y) + e)
+        return self.out(y)  # (batch, data_dim)
+
+
+class AverageVelocity(nn.Module):
+    """u(z, t, h) = s net((z - c) / s, t, h): the average velocity over [t - h, t] in data units (Geng et al. 2025, Eq. 1).
+
+    c and s are the data's mean and pooled standard deviation, so that the noise end z_1 = c + s e matches
+    the data's scale and the network sees unit-variance inputs.
+    """
+
+    def __init__(self, net: nn.Module, center: torch.Tensor, scale: float):
+        super().__init__()
+        self.net = net
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32).reshape(-1).clone())
+        self.scale = _validate.positive_float("scale", scale)
+
+    def forward(self, z: torch.Tensor, t: torch.Tensor | float, h: torch.Tensor | float) -> torch.Tensor:
+        t, h = _rows(t, z), _rows(h, z)
+        return self.scale * self.net((z - self.center) / self.scale, t, h)
+
+
+def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig()) -> AverageVelocity:
+    """A fresh AverageVelocity model for ``data``: centre and scale estimated from it, a zero-output TwoTimeMLP."""
+    data = _validate.points_2d("data", data, dim=None)
+    return AverageVelocity(TwoTimeMLP(data.shape[1], net), data.mean(0), estimate_sigma_data(data - data.mean(0)))
+
+
+def _rows(v, z: torch.Tensor) -> torch.Tensor:
+    """A number or a (batch,) tensor as a (batch,) tensor of z's dtype."""
+    v = torch.as_tensor(v, dtype=z.dtype, device=z.device)
+    if v.ndim == 0:
+        v = v.expand(z.shape[0])
+    if v.shape != (z.shape[0],):
+        raise ValueError(f"times must be a number or have shape ({z.shape[0]},), got {tuple(v.shape)}")
+    return v
+
+
+def interpolate(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023)."""
+    t = t.reshape(-1, *([1] * (x0.ndim - 1)))
+    return (1 - t) * x0 + t * noise
+
+
+def noise(model: AverageVelocity, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The sampler's start z_1 = c + s e, e ~ N(0, I): shape (n, d)."""
+    n = _validate.int_at_least("n", n, 1)
+    e = torch.randn(n, model.center.numel(), generator=generator)
+    return model.center + model.scale * e
+
+
+def uniform_times(steps: int) -> list[float]:
+    """1, 1 - 1/steps, ..., 0: equal jumps (the shortcut model's grid when steps is a power of two)."""
+    steps = _validate.int_at_least("steps", steps, 1)
+    return [1 - i / steps for i in range(steps)] + [0.0]
+
+
+def _check_times(ts) -> torch.Tensor:
+    ts = torch.as_tensor(ts, dtype=torch.float32).flatten()
+    if ts.numel() < 2 or not torch.isfinite(ts).all() or ts.max() > 1 or ts.min() < 0 or not (ts[1:] < ts[:-1]).all():
+        raise ValueError(f"ts must hold >= 2 strictly decreasing times in [0, 1] (1 = noise), got {ts.tolist()}")
+    return ts
+
+
+@torch.no_grad()
+def sample_flowmap(model, x: torch.Tensor, ts, *, generator: torch.Generator | None = None,
+                   callback: Callback = None) -> torch.Tensor:
+    """Geng et al. 2025, Eq. 5 / Frans et al. 2024, Alg. 2: z_r = z_t - (t - r) u(z_t, t, t - r) for consecutive (t, r) in ts.
+
+    Deterministic: ``generator`` is accepted for the common signature. ``callback`` gets
+    ``{"i", "x", "t", "t_next", "denoised"}`` after each jump, ``denoised`` being the jump from t straight to 0.
+    """
+    ts = _check_times(ts)
+    for i in range(len(ts) - 1):
+        t, r = float(ts[i]), float(ts[i + 1])
+        x_next = x - (t - r) * model(x, t, t - r)
+        if callback is not None:
+            callback({"i": i, "x": x_next, "t": t, "t_next": r, "denoised": x - t * model(x, t, t)})
+        x = x_next
+    return x
