@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, metrics, samplers, schedules, training
+from . import data, frontier, metrics, samplers, schedules, training
 from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NoiseConfig, TeacherConfig
 from .student import same_code_as_solution
 
@@ -143,11 +143,13 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
         per_seed[f"cd_{k}step_w1"] = w1_per_seed(cm_sample(cd.model, k), ref, n, cfg.n_seeds)
     for k in (1, 2):
         per_seed[f"ct_{k}step_w1"] = w1_per_seed(cm_sample(ct.model, k), ref, n, cfg.n_seeds)
+    frontier_w1, frontier_s = frontier.per_seed(train, lambda s, m, k: w1_per_seed(s, ref, m, k), n, cfg.n_seeds, progress)
+    per_seed.update(frontier_w1)  # notebook 08's methods: sCT, the shortcut model, MeanFlow
     r = {"dataset": data_file or dataset, "threads": threads}
     for key, values in per_seed.items():
         r[key] = float(np.mean(values))
         r[key.replace("_w1", "_w1_se")] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
-    r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds)
+    r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds, **frontier_s)
     g = torch.Generator().manual_seed(0)
     r["cm_1step_sample_ms"] = time_ms(lambda: cm_sample(cd.model, 1)(g))
     r["teacher_heun18_sample_ms"] = time_ms(lambda: teacher_sample(g))
@@ -156,6 +158,7 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
 
 TARGETS = {  # key: (bound on W1 / floor, description); from the package issue
     "teacher_heun18_w1": 1.25, "cd_1step_w1": 1.6, "cd_3step_w1": 1.5, "ct_2step_w1": 3.0,
+    "shortcut_1step_w1": 1.5, "shortcut_2step_w1": 1.3,  # issue 13: the best from-scratch method of notebook 08
 }
 
 
@@ -166,7 +169,8 @@ def table(r: dict) -> str:
              "| figure | W1 (± s.e. over seeds) | x floor | target |", "|---|---|---|---|",
              f"| noise floor (two independent data samples) | {floor:.4f} ± {r['floor_w1_se']:.4f} | 1.00 | |"]
     names = {"teacher_heun18_w1": "teacher, Heun 18 steps", "cd_1step_w1": "CD, 1 step", "cd_2step_w1": "CD, 2 steps",
-             "cd_3step_w1": "CD, 3 steps", "ct_1step_w1": "CT from scratch, 1 step", "ct_2step_w1": "CT from scratch, 2 steps"}
+             "cd_3step_w1": "CD, 3 steps", "ct_1step_w1": "CT from scratch, 1 step", "ct_2step_w1": "CT from scratch, 2 steps",
+             **frontier.NAMES}
     for key, name in names.items():
         target = f"<= {TARGETS[key]}x" if key in TARGETS else ""
         se = r[key.replace("_w1", "_w1_se")]
@@ -175,6 +179,7 @@ def table(r: dict) -> str:
     lines += ["", "| timing | value |", "|---|---|",
               f"| teacher training | {r['teacher_train_s']:.1f} s |", f"| CD training | {r['cd_train_s']:.1f} s |",
               f"| CT training | {r['ct_train_s']:.1f} s |",
+              *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
               f"| CM 1-step sampling, {BenchConfig.n_samples} points | {r['cm_1step_sample_ms']:.2f} ms |",
               f"| teacher Heun-18 sampling, {BenchConfig.n_samples} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
               f"| 1-step speed-up over Heun-18 | {speedup:.0f}x (target >= 20x) |"]

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from . import _validate, training
-from .config import NetworkConfig, NoiseConfig, SCTConfig
+from .config import NetworkConfig, SCTConfig
 from .data import estimate_sigma_data
 from .ema import EvalEMA
 from .networks import FourierEmbedding, NoiseConditionedMLP
-from .samplers import Callback, multistep_sigmas
+from .samplers import Callback
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Weighting = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -224,11 +224,15 @@ def noise(model: TrigFlowConsistency, n: int, generator: torch.Generator | None 
     return model.center + model.sigma_data * torch.randn(n, model.center.numel(), generator=generator)
 
 
-def multistep_times(steps: int, model: TrigFlowConsistency) -> list[float]:
-    """t_max, then the course's multistep levels (samplers.multistep_sigmas) in TrigFlow time, t = arctan(sigma / sigma_d)."""
-    sigma_max = model.sigma_data * math.tan(model.t_max)
-    sigmas = multistep_sigmas(steps, NoiseConfig.sigma_min, sigma_max, model.sigma_data)
-    return [model.t_max] + [math.atan(s / model.sigma_data) for s in sigmas[1:]]
+def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) -> list[float]:
+    """t_max, then steps - 1 times from t_mid (Lu & Song 2024, Sec. 5.2: 2 steps at t_max, 1.1) down to the course's
+    lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma."""
+    steps = _validate.int_at_least("steps", steps, 1)
+    if not 0 < t_mid < model.t_max:
+        raise ValueError(f"t_mid must lie in (0, t_max = {model.t_max:.4f}), got {t_mid}")
+    hi, lo = model.sigma_data * math.tan(t_mid), 0.7 * model.sigma_data
+    sigmas = [hi * (lo / hi) ** (i / max(1, steps - 2)) for i in range(steps - 1)]
+    return [model.t_max] + [math.atan(s / model.sigma_data) for s in sigmas]
 
 
 @torch.no_grad()

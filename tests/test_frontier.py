@@ -253,6 +253,28 @@ def test_sct_tangent_is_cos_t_times_the_derivative_of_f_along_the_noising_path()
     assert (trigflow.scm_tangent(F, cs_dF, x_t - c, dxdt, t, sd, warmup=0.0) - got).abs().max() > 1e-2
 
 
+def test_sct_tangent_of_the_exact_consistency_function_averages_to_zero():
+    """Gaussian data: at the exact F, E[g | x_t] = 0 (the one-sample velocity is unbiased); a flipped term is not."""
+    s, sd = 0.4, 0.7
+
+    class ExactF(nn.Module):  # F from f = cos t x - sin t sd F with the exact f(x_t, t) = x_t s / std(t)
+        def forward(self, x_in, t):
+            x, std = x_in * sd, (t.cos() ** 2 * s**2 + t.sin() ** 2 * sd**2).sqrt()[:, None]
+            return (t.cos()[:, None] * x - x * s / std) / (t.sin()[:, None] * sd)
+
+    model = trigflow.TrigFlowConsistency(ExactF(), torch.zeros(2, dtype=torch.float64), sd)
+    g = torch.Generator().manual_seed(13)
+    n, t = 50_000, torch.full((50_000,), 0.8, dtype=torch.float64)
+    x0, z = s * torch.randn(n, 2, dtype=torch.float64, generator=g), sd * torch.randn(n, 2, dtype=torch.float64, generator=g)
+    x_t = t.cos()[:, None] * x0 + t.sin()[:, None] * z
+    dxdt = trigflow.ct_velocity(model, x_t, x0, z, t)
+    F, cs_dF = trigflow.tangent_jvp(model.backbone, x_t / sd, t, dxdt / sd)
+    regress = torch.linalg.lstsq(x_t, trigflow.scm_tangent(F, cs_dF, x_t, dxdt, t, sd)).solution  # E[g | x_t] = x_t A
+    assert regress.abs().max() < 0.01
+    flipped = trigflow.scm_tangent(F, -cs_dF, x_t, dxdt, t, sd)  # the JVP term's sign flipped
+    assert torch.linalg.lstsq(x_t, flipped).solution.abs().max() > 0.1
+
+
 def test_cd_velocity_of_the_exact_denoiser_is_the_exact_ode_velocity():
     """Gaussian data N(m, s^2): the TrigFlow ODE scales x_t - m by its std, so dx/dt = (x_t - m) d/dt log std(t)."""
     teacher = GaussianDenoiser()  # m = (0.3, -0.2), s = 0.5
@@ -302,7 +324,9 @@ def test_trigflow_sampler_one_step_is_f_at_t_max_and_checks_its_times():
     x = trigflow.noise(model, 50, torch.Generator().manual_seed(0))
     torch.testing.assert_close(trigflow.sample_trigflow(model, x, [model.t_max]), model(x, model.t_max))
     ts = trigflow.multistep_times(2, model)
-    assert ts[0] == model.t_max and ts[1] == pytest.approx(math.atan(3.0))
+    assert ts == [model.t_max, pytest.approx(1.1)]
+    four = trigflow.multistep_times(4, model)
+    assert four[1] == pytest.approx(1.1) and four[-1] == pytest.approx(math.atan(0.7)) and four == sorted(four, reverse=True)
     seen = []
     trigflow.sample_trigflow(model, x, ts, generator=torch.Generator().manual_seed(1), callback=seen.append)
     assert [c["i"] for c in seen] == [0, 1] and seen[-1]["t_next"] == 0.0
@@ -348,3 +372,25 @@ def test_bad_settings_name_the_parameter():
         meanflow.logit_normal(0.0, -1.0)
     with pytest.raises(ValueError, match="data must have shape"):
         trigflow.train_scm(torch.randn(10), progress=False)
+
+
+def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
+    """frontier.per_seed with tiny budgets: every key, one W1 per seed, from a sampler of the right method and steps."""
+    from cmlesson import frontier
+
+    tiny = {"steps": 3, "batch": 32, "warmup": 1}
+    monkeypatch.setattr(frontier, "SCTConfig", lambda: replace(SCTConfig(), **tiny))
+    monkeypatch.setattr(frontier, "ShortcutConfig", lambda: replace(ShortcutConfig(), **tiny))
+    monkeypatch.setattr(frontier, "MeanFlowConfig", lambda: replace(MeanFlowConfig(), **tiny))
+    seen = []
+
+    def w1_per_seed(sample, n, seeds):
+        x = sample(torch.Generator().manual_seed(0))
+        seen.append(x.shape)
+        return [float(x.norm())] * seeds
+
+    w1, seconds = frontier.per_seed(torch.randn(300, 2), w1_per_seed, 50, 3, progress=False)
+    assert set(w1) == set(frontier.KEYS) == set(frontier.NAMES) and all(len(v) == 3 for v in w1.values())
+    assert set(seconds) == {"sct_train_s", "shortcut_train_s", "meanflow_train_s"} and all(s > 0 for s in seconds.values())
+    assert seen == [torch.Size([50, 2])] * len(frontier.KEYS)
+    assert w1["shortcut_1step_w1"] != w1["shortcut_2step_w1"]  # the number of steps reaches the sampler

@@ -1,0 +1,54 @@
+"""Notebook 08's methods as the benchmark measures them: sCT, the shortcut model and MeanFlow, trained from scratch.
+
+Each is trained with its course default (``cmlesson.config``) on the benchmark's training set and sampled with
+its own sampler from fresh noise per sampling seed; :func:`per_seed` returns the per-seed W1 that
+``python -m cmlesson bench`` averages, as for the other keys, and the training seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from . import flowmap, meanflow, shortcut, trigflow
+from .config import MeanFlowConfig, SCTConfig, ShortcutConfig
+
+KEYS = {  # benchmark key: (method, sampling steps)
+    "sct_1step_w1": ("sct", 1), "sct_2step_w1": ("sct", 2),
+    "shortcut_1step_w1": ("shortcut", 1), "shortcut_2step_w1": ("shortcut", 2), "shortcut_4step_w1": ("shortcut", 4),
+    "meanflow_1step_w1": ("meanflow", 1), "meanflow_2step_w1": ("meanflow", 2),
+}
+
+NAMES = {"sct_1step_w1": "sCT from scratch, 1 step", "sct_2step_w1": "sCT from scratch, 2 steps",
+         "shortcut_1step_w1": "shortcut model from scratch, 1 step", "shortcut_2step_w1": "shortcut model, 2 steps",
+         "shortcut_4step_w1": "shortcut model, 4 steps", "meanflow_1step_w1": "MeanFlow from scratch, 1 step",
+         "meanflow_2step_w1": "MeanFlow, 2 steps"}
+
+
+def samplers_for(models: dict, n: int) -> dict[str, Callable[[int], Callable[[torch.Generator], torch.Tensor]]]:
+    """{method: steps -> (generator -> n samples)} for trained {"sct", "shortcut", "meanflow"} models."""
+    def trig(k):
+        m = models["sct"]
+        return lambda g: trigflow.sample_trigflow(m, trigflow.noise(m, n, g), trigflow.multistep_times(k, m), generator=g)
+
+    def flow(name):
+        def steps(k):
+            m = models[name]
+            return lambda g: flowmap.sample_flowmap(m, flowmap.noise(m, n, g), flowmap.uniform_times(k))
+        return steps
+
+    return {"sct": trig, "shortcut": flow("shortcut"), "meanflow": flow("meanflow")}
+
+
+def per_seed(train: torch.Tensor, w1_per_seed: Callable, n: int, seeds: int, progress: bool = True) -> tuple[dict, dict]:
+    """Train the three methods on ``train``; ({key: per-seed W1}, {"<method>_train_s": seconds}).
+
+    ``w1_per_seed(sample, n, seeds)`` is the benchmark's measurement (its references, its seeds).
+    """
+    runs = {"sct": trigflow.train_scm(train, SCTConfig(), progress=progress),
+            "shortcut": shortcut.train_shortcut(train, ShortcutConfig(), progress=progress),
+            "meanflow": meanflow.train_meanflow(train, MeanFlowConfig(), progress=progress)}
+    sample = samplers_for({name: run.model for name, run in runs.items()}, n)
+    w1 = {key: w1_per_seed(sample[method](k), n, seeds) for key, (method, k) in KEYS.items()}
+    return w1, {f"{name}_train_s": run.seconds for name, run in runs.items()}
