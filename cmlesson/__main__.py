@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--solutions", action="store_true", help="grade the solutions/ notebooks (must score full marks)")
     grade.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per notebook")
     grade.add_argument("--jobs", type=int, default=None, help="notebooks graded in parallel (default: available CPUs)")
+    grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                       help="isolate each kernel with bubblewrap (auto: refuse to grade if it cannot); none: no isolation")
 
     sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
 

@@ -45,12 +45,14 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from . import exercises
+from . import exercises, sandbox
 from .training import available_cpus
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
 EXERCISE_LIMIT_S = 120.0  # one student function, inside the grader's cell
+GRADER_SLACK_S = 60.0  # the grader's cell beyond its functions' limits: importing, loading the assets, writing
+INTERRUPT_GRACE_S = 10.0  # how long an interrupted cell may take to stop before the kernel counts as unresponsive
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
 QUIET = logging.getLogger("cmlesson.grade.nbclient")  # nbclient logs each dead kernel; the row says it already
 QUIET.setLevel(logging.CRITICAL)
@@ -118,15 +120,23 @@ def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
 
 def load_submission(path: Path) -> Submission:
     """Read and parse one file; never raises for a bad file (the reason goes in ``problem``)."""
-    sub = Submission(path)
     try:
         size = path.stat().st_size
-        if size == 0:
+        if size > MAX_FILE_BYTES:
+            return Submission(path, problem=f"file is {size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
+        return parse_submission(path.name, path.read_bytes())
+    except OSError as err:
+        return Submission(path, problem=f"cannot read the file: {type(err).__name__}: {str(err)[:150]}")
+
+
+def parse_submission(name: str, data: bytes) -> Submission:
+    """A submission from a file's bytes (how a remote worker receives it); never raises."""
+    sub = Submission(Path(name))
+    try:
+        if not data:
             sub.problem = "empty file"
-        elif size > MAX_FILE_BYTES:
-            sub.problem = f"file is {size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB"
         else:
-            sub.nb = nbformat.reads(path.read_text(encoding="utf-8", errors="replace"), as_version=4)
+            sub.nb = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
             if not isinstance(sub.nb.get("cells"), list):
                 raise ValueError("no list of cells")
     except Exception as err:  # nbformat raises many kinds for a file that is not a notebook
@@ -144,14 +154,20 @@ def load_submission(path: Path) -> Submission:
 
 class GradingClient(NotebookClient):
     """A NotebookClient that keeps no outputs (the grade never depends on them): it counts their size, records
-    the errors cells raise, and remembers which cell is running."""
+    the errors cells raise and which cell is running. At the time limit it interrupts the running cell, skips the
+    student's cells left, and still runs the grader's (last) cell, under a limit of its own."""
 
-    def __init__(self, nb: nbformat.NotebookNode, limit_s: float, **kw):
-        super().__init__(nb, timeout_func=self._remaining, on_notebook_start=self._start_clock, **kw)
-        self.limit_s, self.deadline = limit_s, None
+    def __init__(self, nb: nbformat.NotebookNode, limit_s: float, grader_limit_s: float, **kw):
+        super().__init__(nb, timeout_func=self._remaining, on_notebook_start=self._start_clock, interrupt_on_timeout=True,
+                         error_on_timeout={"ename": "TimeoutError", "evalue": "the time limit", "traceback": []},
+                         iopub_timeout=INTERRUPT_GRACE_S, shutdown_kernel="immediate", **kw)
+        self.limit_s, self.grader_limit_s, self.deadline = limit_s, grader_limit_s, None
+        self.grader_index = len(nb.cells) - 1
         self.output_bytes = 0
         self.cell_errors: list[tuple[int, str]] = []
         self.current_cell: int | None = None
+        self.timed_out: list[int] = []  # the cells interrupted at their time limit
+        self.idle: set[int] = set()  # the cells after which the kernel said it was idle
 
     def _start_clock(self, notebook=None) -> None:
         """The time limit counts from the moment the kernel is ready (starting it is the grader's cost)."""
@@ -168,12 +184,31 @@ class GradingClient(NotebookClient):
             self.cell_errors.append((cell_index, f"{content.get('ename', '?')}: {content.get('evalue', '')}"[:160]))
         return None
 
+    def process_message(self, msg, cell, cell_index):
+        if msg.get("msg_type") == "status" and msg.get("content", {}).get("execution_state") == "idle":
+            self.idle.add(cell_index)
+        return super().process_message(msg, cell, cell_index)
+
     def handle_comm_msg(self, outs, msg, cell_index):
         self.output_bytes += _size(msg.get("content", {}))  # widget state: not kept either
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         self.current_cell = cell_index
+        if cell_index == self.grader_index:
+            if self.timed_out and self.timed_out[-1] not in self.idle:
+                raise CellTimeoutError(f"cell {self.timed_out[-1] + 1} did not stop when interrupted")
+            self.deadline = time.monotonic() + self.grader_limit_s
+        elif self.timed_out:
+            return cell  # past the time limit: the student's cells left are skipped
         return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        """Interrupt the running cell by a message on the control channel (a signal would reach bwrap, not the
+        kernel) and go on as if it had raised; whether it stopped shows in ``idle``."""
+        if self.current_cell not in self.timed_out:
+            self.timed_out.append(self.current_cell)
+        self.kc.control_channel.send(self.kc.session.msg("interrupt_request", content={}))
+        return {"content": {**self.error_on_timeout, "status": "error"}}
 
     async def _async_poll_kernel_alive(self) -> None:
         try:
@@ -201,24 +236,33 @@ def __cmlesson_grader__(student):
         module.__package__ = package
         sys.modules[module.__name__] = module
         exec(compile(source, "<cmlesson grader: " + name + ">", "exec"), module.__dict__)
-    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r})
+    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r}, {sandboxed!r})
 __cmlesson_grader__(globals())
 """
 
 
-def grader_cell(results: Path, assets: Path | None, ids: list[str]) -> str:
+def grader_cell(results: Path, assets: Path | None, ids: list[str], limit_s: float = EXERCISE_LIMIT_S,
+                sandboxed: bool = False) -> str:
     """The code of the cell the grader appends: load its own copy of the kernel-side modules under a private,
     random package name (code that ran before cannot have patched it), then run them on the student's names."""
     return GRADER_CELL.format(package=f"_cmlesson_grader_{secrets.token_hex(6)}", sources=exercises.kernel_sources(),
                               results=str(results), assets=str(assets) if assets else None, ids=ids,
-                              limit=EXERCISE_LIMIT_S)
+                              limit=float(limit_s), sandboxed=sandboxed)
 
 
-def kernel_env(jobs: int) -> dict[str, str]:
-    """The kernel's environment: threads shared fairly between parallel kernels, no progress bars."""
-    threads = str(max(1, available_cpus() // max(1, jobs)))
-    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "TQDM_DISABLE": "1",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+@dataclass(frozen=True)
+class Options:
+    """How every notebook of a batch is run (sent whole to a remote worker)."""
+
+    timeout: float  # seconds for the student's cells, counted from when the kernel is ready
+    exercise_timeout: float  # seconds for each student function called by the grader's cell
+    jobs: int  # kernels running at once on one machine: each gets its share of the CPUs as threads
+    sandbox: str  # "bwrap" or "none", already resolved (see sandbox.resolve)
+    limits: sandbox.Limits
+
+    def grader_limit_s(self, sub: Submission) -> float:
+        """The grader's cell: each of the submission's exercises its own limit, plus the cell's start."""
+        return len(sub.exercises) * self.exercise_timeout + GRADER_SLACK_S
 
 
 def _cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
@@ -228,29 +272,51 @@ def _cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
     return f"cell {index + 1} ({first[:40]!r})"
 
 
-def run_notebook(sub: Submission, timeout: float, assets: dict[str, np.ndarray] | None, jobs: int) -> Run:
-    """Execute a copy of the submission plus the grader's cell in a fresh kernel; never raises."""
-    run, start = Run(), time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="cmlesson-grade-", ignore_cleanup_errors=True) as tmp:
+def _kernel_threads(jobs: int) -> int:
+    """Threads per kernel: this machine's CPUs shared between the kernels it runs at once (a Dask worker's own
+    thread count where this runs inside one)."""
+    try:
+        from distributed import get_worker
+
+        jobs = get_worker().state.nthreads
+    except (ImportError, ValueError, AttributeError):
+        pass
+    return max(1, available_cpus() // max(1, jobs))
+
+
+def run_notebook(sub: Submission, opts: Options, assets: dict[str, np.ndarray] | None) -> Run:
+    """Execute a copy of the submission plus the grader's cell in a fresh kernel; never raises for the notebook's
+    sake. Under ``bwrap`` the kernel's files (results included) live in its work folder, the only one it sees;
+    under ``none`` the results file lies beside that folder."""
+    run, start, run_id = Run(), time.monotonic(), secrets.token_hex(8)
+    sandboxed = opts.sandbox == "bwrap"
+    with tempfile.TemporaryDirectory(prefix="cmlesson-grade-", ignore_cleanup_errors=True) as tmp, \
+            sandbox.kernel_uid(opts.sandbox) as uid:
         work = Path(tmp) / "work"
         work.mkdir()
+        sandbox.prepare_work(work, uid)
         nb = copy.deepcopy(sub.nb)
         nbformat.write(nb, work / "submission.ipynb")  # the temporary copy the kernel may see
+        private = work if sandboxed else Path(tmp)
         token = secrets.token_hex(8)
-        results = Path(tmp) / f"results-{token}.json"
+        results = private / f"results-{token}.json"
         assets_path, mine = None, {k: v for k, v in (assets or {}).items() if k.split("/", 1)[0] in sub.exercises}
         if mine:
-            assets_path = Path(tmp) / f"assets-{token}.npz"
+            assets_path = private / f"assets-{token}.npz"
             np.savez(assets_path, **mine)
-        nb.cells.append(nbformat.v4.new_code_cell(grader_cell(results, assets_path, sub.exercises)))
+        nb.cells.append(nbformat.v4.new_code_cell(grader_cell(results, assets_path, sub.exercises, opts.exercise_timeout,
+                                                              sandboxed)))
         grader_index = len(nb.cells) - 1
-        client = GradingClient(nb, timeout, kernel_name="python3", allow_errors=True, record_timing=False,
+        env = sandbox.kernel_env(work, _kernel_threads(opts.jobs), run_id)
+        prefix = sandbox.bwrap_prefix(work, env, uid, opts.limits) if sandboxed else sandbox.limits_prefix(opts.limits, None)
+        km = sandbox.SandboxedKernelManager(work, prefix, uid, kernel_name="python3")
+        client = GradingClient(nb, opts.timeout, opts.grader_limit_s(sub), km=km, allow_errors=True, record_timing=False,
                                startup_timeout=120, resources={"metadata": {"path": str(work)}}, log=QUIET)
+        unresponsive = False
         try:
-            client.execute(env=kernel_env(jobs), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except CellTimeoutError:
-            run.status = "timeout"
-            run.notes.append(f"time limit of {timeout:g} s reached in {_where(nb, client.current_cell, grader_index)}")
+            client.execute(env=env, cleanup_kc=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except CellTimeoutError:  # an interrupted cell did not stop: nothing more can run in this kernel
+            unresponsive = True
         except DeadKernelError:
             run.status = "error"
             run.notes.append(f"the kernel died in {_where(nb, client.current_cell, grader_index)} "
@@ -258,7 +324,16 @@ def run_notebook(sub: Submission, timeout: float, assets: dict[str, np.ndarray] 
         except Exception as err:  # the kernel could not start, or nbclient failed
             run.status = "error"
             run.notes.append(f"could not run the notebook: {type(err).__name__}: {str(err)[:200]}")
-        stopped = {grader_index} | ({client.current_cell} if run.status == "timeout" else set())  # KeyboardInterrupt
+        finally:
+            km.kill_group()
+            sandbox.kill_marked(run_id)
+        for i in reversed(client.timed_out):
+            run.status = "timeout" if run.status == "ok" else run.status
+            limit = opts.grader_limit_s(sub) if i == grader_index else opts.timeout
+            then = ("" if i == grader_index else ": it did not stop when interrupted, so nothing was evaluated"
+                    if unresponsive else ": interrupted, then the exercises it had defined were evaluated")
+            run.notes.insert(0, f"time limit of {limit:g} s reached in {_where(nb, i, grader_index)}{then}")
+        stopped = {grader_index, *client.timed_out}  # the grader's own errors; the KeyboardInterrupt of a time limit
         run.notes += [f"{_cell_label(nb, i)} raised {text}" for i, text in client.cell_errors if i not in stopped]
         if client.output_bytes > OUTPUT_NOTE_BYTES:
             run.notes.append(f"printed {client.output_bytes / 1e6:.1f} MB of output (not kept)")
@@ -267,12 +342,20 @@ def run_notebook(sub: Submission, timeout: float, assets: dict[str, np.ndarray] 
     return run
 
 
-def run_safely(sub: Submission, timeout: float, assets: dict[str, np.ndarray] | None, jobs: int) -> Run:
+def run_safely(sub: Submission, opts: Options, assets: dict[str, np.ndarray] | None) -> Run:
     """:func:`run_notebook`, but a failure of the grader on one file (disk full, a bug) only fails that row."""
     try:
-        return run_notebook(sub, timeout, assets, jobs)
+        return run_notebook(sub, opts, assets)
     except Exception as err:
         return Run("error", [f"the grader failed on this file: {type(err).__name__}: {str(err)[:200]}"])
+
+
+def grade_submission(sub: Submission, opts: Options) -> Row:
+    """One submission's row, its grader assets loaded here: what a local thread or a remote worker runs."""
+    if sub.problem is not None:
+        return invalid_row(sub)
+    assets = exercises.grader_assets(sub.exercises)
+    return judge(sub, run_safely(sub, opts, exercises.kernel_arrays(assets)), assets)
 
 
 def _where(nb: nbformat.NotebookNode, index: int | None, grader_index: int) -> str:
@@ -331,24 +414,33 @@ def invalid_row(sub: Submission) -> Row:
 # --- the batch -------------------------------------------------------------------------------------------------
 
 
-def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None, progress: bool = True) -> list[Row]:
-    """Grade ``files`` (rows in the same order). An exercise's grader assets (the ladder's model) are loaded only
-    if a submission needs them."""
+def grade(files: list[Path], *, timeout: float = 300.0, jobs: int | None = None, progress: bool = True,
+          sandbox_mode: str = "auto", limits: sandbox.Limits | None = None, exercise_timeout: float = EXERCISE_LIMIT_S,
+          executor: cf.Executor | None = None) -> list[Row]:
+    """Grade ``files`` (rows in the same order), ``jobs`` kernels at once in a local pool, or one submission per
+    task on ``executor`` (a Dask cluster's). Raises SandboxError when ``sandbox_mode`` cannot be had here."""
     jobs = max(1, jobs or available_cpus())
+    opts = Options(timeout, exercise_timeout, jobs, sandbox.resolve(sandbox_mode), limits or sandbox.Limits())
     subs = [load_submission(p) for p in files]
-    assets = exercises.grader_assets(sorted({e for s in subs if s.problem is None for e in s.exercises}))
-    arrays = exercises.kernel_arrays(assets)
     rows: dict[int, Row] = {i: invalid_row(s) for i, s in enumerate(subs) if s.problem is not None}
     todo = [i for i, s in enumerate(subs) if s.problem is None]
     bar = tqdm(total=len(files), desc="grading", unit="nb", disable=not progress, file=sys.stderr)
     bar.update(len(rows))
-    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(run_safely, subs[i], timeout, arrays, jobs): i for i in todo}
+    pool = executor or cf.ThreadPoolExecutor(max_workers=jobs)  # threads: each kernel is a process of its own
+    try:
+        futures = {pool.submit(grade_submission, subs[i], opts): i for i in todo}
         for future in cf.as_completed(futures):
             i = futures[future]
-            rows[i] = judge(subs[i], future.result(), assets)
+            try:
+                rows[i] = future.result()
+            except Exception as err:  # the worker was lost, or could not unpickle the task
+                rows[i] = judge(subs[i], Run("error", [f"the grader failed on this file: {type(err).__name__}: "
+                                                       f"{str(err)[:200]}"]), {})
             bar.update(1)
             bar.set_postfix_str(f"{rows[i].file}: {rows[i].status}", refresh=False)
+    finally:
+        if executor is None:
+            pool.shutdown()
     bar.close()
     return [rows[i] for i in range(len(subs))]
 
@@ -429,8 +521,11 @@ def main(args) -> int:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # nbclient leaves tasks behind when a kernel dies
     start = time.perf_counter()
     try:
-        rows = grade(files, timeout=args.timeout, jobs=args.jobs)
+        rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox)
         write_atomic(Path(args.out), csv_text(rows))
+    except sandbox.SandboxError as err:
+        print(f"error: cannot grade with --sandbox {args.sandbox}: {err}", file=sys.stderr)
+        return 1
     except Exception as err:
         print(f"error: the grader failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

@@ -139,9 +139,10 @@ def hashes(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
-def args(folder: Path | None, out: Path, timeout: float = 120, solutions: bool = False) -> argparse.Namespace:
+def args(folder: Path | None, out: Path, timeout: float = 120, solutions: bool = False,
+         sandbox: str = "auto") -> argparse.Namespace:
     return argparse.Namespace(submissions=str(folder) if folder else None, out=str(out), solutions=solutions,
-                              timeout=timeout, jobs=2)
+                              timeout=timeout, jobs=2, sandbox=sandbox)
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:
@@ -179,23 +180,55 @@ def test_hostile_corpus_gets_exact_rows(tmp_path, tiny_ladder, capsys):
     assert "16 submissions graded" in printed and "8 ok, 3 error, 5 invalid" in printed
 
 
+IGNORES_ALARM = """\
+def multistep_student(model, x, sigmas, generator):
+    import signal
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)  # the grader's per-function limit no longer fires
+    while True:
+        pass
+"""
+
+IGNORES_INTERRUPT = """\
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+while True:
+    pass
+"""
+
+
 @pytest.mark.slow
-def test_hanging_notebooks_time_out(tmp_path):
-    """Light notebooks (no imports cell), so that on a busy machine the time goes to the hang, not to importing."""
+def test_hanging_notebooks_time_out(tmp_path, monkeypatch):
+    """Partial credit: a cell past the time limit is interrupted and what was defined before it is still evaluated;
+    a function past its own limit scores 0 with the reason; the grader's cell has a limit of its own; a kernel that
+    ignores the interrupt keeps nothing. Light notebooks (no imports cell): on a busy machine the time goes to the
+    hang, not to importing."""
+    monkeypatch.setattr(grade, "GRADER_SLACK_S", 20.0)
     subs = tmp_path / "submissions"
     subs.mkdir()
-    C.write(subs / "hangs_in_cell.ipynb", C.CORRECT["coefficients"], "while True:\n    pass", imports=False)
-    C.write(subs / "hangs_in_function.ipynb", C.CORRECT["coefficients"], HANGS_IN_FUNCTION, imports=False)
+    C.write(subs / "hangs_in_cell.ipynb", C.CORRECT["coefficients"], "while True:\n    pass", C.CORRECT["two_step"],
+            imports=False)
+    C.write(subs / "hangs_in_function.ipynb", C.CORRECT["coefficients"], HANGS_IN_FUNCTION, C.CORRECT["two_step"],
+            imports=False)
+    C.write(subs / "ignores_alarm.ipynb", C.CORRECT["coefficients"], IGNORES_ALARM, imports=False)
+    C.write(subs / "ignores_interrupt.ipynb", C.CORRECT["coefficients"], IGNORES_INTERRUPT, imports=False)
     before = hashes(subs)
-    rows = {r.file: r for r in grade.grade(grade.find_submissions(subs), timeout=15, jobs=2, progress=False)}
-    cell, function = rows["hangs_in_cell.ipynb"], rows["hangs_in_function.ipynb"]
+    rows = {r.file: r for r in grade.grade(grade.find_submissions(subs), timeout=15, jobs=2, progress=False,
+                                           exercise_timeout=3)}
+    cell, function, alarm, interrupt = (rows[f"{n}.ipynb"] for n in ("hangs_in_cell", "hangs_in_function",
+                                                                    "ignores_alarm", "ignores_interrupt"))
     notebook_01 = sum(ex.points for ex in checks.EXERCISES.values() if ex.notebook == "01")
-    assert (cell.status, cell.total, cell.max_total) == ("timeout", 0, notebook_01)
-    assert cell.note == "time limit of 15 s reached in cell 3 ('while True:')"
-    assert (function.status, function.total, function.max_total) == ("timeout", 1, notebook_01)
-    assert function.results["coefficients"].score == 1
-    assert "was running when the notebook was stopped" in function.results["multistep"].reason
-    assert function.note == "time limit of 15 s reached in the grader's cell, while it ran your functions"
+    assert (cell.status, cell.total, cell.max_total) == ("timeout", 1, notebook_01)  # coefficients kept; two_step never ran
+    assert cell.note == ("time limit of 15 s reached in cell 3 ('while True:'): interrupted, then the exercises it had "
+                         "defined were evaluated")
+    assert "two_step_tau is not defined" in cell.results["two_step"].reason
+    assert (function.status, function.note, function.total) == ("ok", "", 3)
+    assert function.results["multistep"].reason.endswith("multistep_student raised TimeoutError: still running after 3 s")
+    assert (alarm.status, alarm.total) == ("timeout", 1)
+    assert alarm.note == f"time limit of {3 * 3 + 20:g} s reached in the grader's cell, while it ran your functions"
+    assert "was running when the notebook was stopped" in alarm.results["multistep"].reason
+    assert (interrupt.status, interrupt.total) == ("timeout", 0)
+    assert interrupt.note == ("time limit of 15 s reached in cell 3 ('import signal'): it did not stop when interrupted, "
+                              "so nothing was evaluated")
     assert hashes(subs) == before
 
 
