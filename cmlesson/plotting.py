@@ -41,10 +41,21 @@ def scatter_panel(ax, points, title: str, limits=MOONS_LIMITS, color: str = "C0"
     ax.set_ylabel("$x_2$")
 
 
+def panel_grid(n: int, per_row: int = 3) -> tuple[int, int]:
+    """(rows, columns) for n panels, at most ``per_row`` a row and the rows as even as possible: 4 -> (2, 2), 5 -> (2, 3)."""
+    rows = -(-n // per_row)
+    return rows, -(-n // rows)
+
+
 def scatter_panels(panels: Mapping[str, object], limits=MOONS_LIMITS, suptitle: str | None = None, size: float = 3.2) -> Figure:
-    """Side-by-side scatters, one per ``{title: points}``, with the same limits (for comparison)."""
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 0.8), squeeze=False, layout="constrained")
-    for i, (ax, (title, pts)) in enumerate(zip(axes[0], panels.items(), strict=True)):
+    """Scatters, one per ``{title: points}``, with the same limits (for comparison); at most three a row, so that
+    the figure stays readable in a notebook's width."""
+    rows, cols = panel_grid(len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * 0.8 * rows + 0.3 * (rows - 1)), squeeze=False,
+                             layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for i, (ax, (title, pts)) in enumerate(zip(axes.flat[: len(panels)], panels.items(), strict=True)):
         scatter_panel(ax, pts, title, limits, color="C7" if i == 0 and "data" in title.lower() else "C0")
     if suptitle:
         fig.suptitle(suptitle)

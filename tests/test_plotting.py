@@ -1,0 +1,28 @@
+"""The course's scatter grids: every panel shown, at most three a row, the same limits in every panel."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+from cmlesson import plotting
+
+
+@pytest.mark.parametrize("n", range(1, 11))
+def test_panel_grid_fits_every_panel_in_the_fewest_rows_of_at_most_three(n):
+    rows, cols = plotting.panel_grid(n)
+    assert cols <= 3 and rows * cols >= n
+    assert rows == -(-n // 3), "no more rows than needed"
+    assert rows * cols - n < rows, "no empty column"
+
+
+def test_scatter_panels_share_limits_and_stay_readable():
+    pts = {f"panel {i}": torch.randn(50, 2) * (i + 1) for i in range(5)}
+    fig = plotting.scatter_panels(pts, suptitle="five")
+    shown = [ax for ax in fig.axes if ax.get_visible() and ax.axison]
+    assert [ax.get_title() for ax in shown] == list(pts)
+    assert len({(ax.get_xlim(), ax.get_ylim()) for ax in shown}) == 1, "one set of limits for every panel"
+    width, height = fig.get_size_inches()
+    assert width <= 4.5 * height
