@@ -53,3 +53,19 @@ def test_further_reading_links_the_papers_and_lesson_11_1(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_the_opening_says_where_the_solutions_are(path):
     assert f"`solutions/{path.name}`" in markdown(path)[0]
+
+
+def test_every_exercise_is_numbered_by_its_notebook_alike_in_check_heading_and_readme():
+    """'Exercise n.m' (n: the notebook): the check prints it, the notebook's heading and the README's table say it."""
+    from cmlesson.exercises import EXERCISES
+
+    readme = (ROOT / "README.md").read_text()
+    for ex in EXERCISES.values():
+        m = re.match(r"Exercise (\d+)\.(\d+[a-z]?): ", ex.description)
+        assert m, f"{ex.id}: the check's title should start 'Exercise n.m: ', got {ex.description!r}"
+        assert int(m.group(1)) == int(ex.notebook), f"{ex.id}: numbered {m.group(1)}.x in notebook {ex.notebook}"
+        number = f"{m.group(1)}.{m.group(2)}"
+        (path,) = (ROOT / "solutions").glob(f"{ex.notebook}_*.ipynb")
+        assert any(re.search(rf"^### Exercise {re.escape(number)}\b", c, re.M) for c in markdown(path)), f"{ex.id}: no heading"
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{ex.id}` |"))
+        assert f"Exercise {number}" in row, f"{ex.id}: README row {row!r}"

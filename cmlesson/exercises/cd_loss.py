@@ -16,7 +16,7 @@ from ._fixtures import ConstNet, GaussianDenoiser, SpyNet, grad_norm, recorded_c
 from ._judging import Result, arr, close, fmt, losses, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, col, floats, gen, name, safely
 
-EXERCISE = Exercise("cd_loss", 2, "02", "the consistency distillation loss (Alg. 2)", ("cd_loss_student",), rank=3)
+EXERCISE = Exercise("cd_loss", 2, "02", "Exercise 2.3: the consistency distillation loss (Alg. 2)", ("cd_loss_student",), rank=3)
 SIGMAS = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)
 BATCH = 64
 

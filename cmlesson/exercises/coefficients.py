@@ -12,7 +12,7 @@ import torch
 from ._judging import Result, arr, close, first_difference, np_, ok, parameterization, preamble, reported, wrong
 from ._kernel import Exercise, call, floats, name, safely
 
-EXERCISE = Exercise("coefficients", 1, "01", "c_skip and c_out from the boundary condition",
+EXERCISE = Exercise("coefficients", 1, "01", "Exercise 1.1: c_skip and c_out from the boundary condition",
                     ("c_skip_student", "c_out_student"), rank=1)
 SETTINGS = ((0.5, 0.002), (1.3, 0.05), (1.0, 0.004))  # (sigma_data, sigma_min); the third is the first in units x2
 LEVELS = (0.3, 1.0, 3.0, 10.0, 80.0, 1e4)  # above the boundary; 1e4 probes the limit at large sigma

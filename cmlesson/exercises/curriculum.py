@@ -17,7 +17,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, call, name, number, safely
 
-EXERCISE = Exercise("curriculum", 1, "03", "the CT curriculum N(k)", ("ct_curriculum_student",), rank=1)
+EXERCISE = Exercise("curriculum", 1, "03", "Exercise 3.1: the CT curriculum N(k)", ("ct_curriculum_student",), rank=1)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, call, floats, gen, safely
 
-EXERCISE = Exercise("ema", 1, "04", "the EMA update", ("ema_update_student",), rank=1)
+EXERCISE = Exercise("ema", 1, "04", "Exercise 4.1: the EMA update", ("ema_update_student",), rank=1)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------

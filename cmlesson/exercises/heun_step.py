@@ -21,7 +21,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("heun_step", 1, "02", "one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)
+EXERCISE = Exercise("heun_step", 1, "02", "Exercise 2.2: one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)
 GRID = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)  # the per-row case's levels: adjacent pairs of a decreasing grid
 
 

@@ -22,7 +22,7 @@ from ._judging import (
 )
 from ._kernel import Exercise, call, floats, gen, name, safely
 
-EXERCISE = Exercise("multistep", 1, "01", "multistep consistency sampling (Alg. 1)", ("multistep_student",), rank=2)
+EXERCISE = Exercise("multistep", 1, "01", "Exercise 1.2: multistep consistency sampling (Alg. 1)", ("multistep_student",), rank=2)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------

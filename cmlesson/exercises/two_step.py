@@ -19,7 +19,7 @@ import torch
 from ._judging import Result, checkpoints, data, metrics, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, is_placeholder, safely
 
-EXERCISE = Exercise("two_step", 2, "01", "the intermediate level of 2-step sampling", ("two_step_tau",), rank=3)
+EXERCISE = Exercise("two_step", 2, "01", "Exercise 1.3: the intermediate level of 2-step sampling", ("two_step_tau",), rank=3)
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
