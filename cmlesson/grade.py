@@ -197,6 +197,8 @@ class GradingClient(NotebookClient):
         if cell_index == self.grader_index:
             if self.timed_out and self.timed_out[-1] not in self.idle:
                 raise CellTimeoutError(f"cell {self.timed_out[-1] + 1} did not stop when interrupted")
+            if isinstance(self.km, sandbox.SandboxedKernelManager):
+                self.km.stop_others()  # what the notebook left running in the sandbox (a fork bomb's children)
             self.deadline = time.monotonic() + self.grader_limit_s
         elif self.timed_out:
             return cell  # past the time limit: the student's cells left are skipped
@@ -227,7 +229,13 @@ def _size(content: dict) -> int:
 
 GRADER_CELL = """\
 def __cmlesson_grader__(student):
-    import sys, types
+    import os, sys, types
+    while True:  # reap the children the grader killed (a fork bomb's): until then they count against the limits
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
     package = {package!r}
     sys.modules[package] = types.ModuleType(package)
     sys.modules[package].__path__ = []

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +34,10 @@ MODES = ("auto", "bwrap", "none")
 UID_BASE = 2_000_000_000  # the sandboxed kernels' uids when the grader is root: far above any login or container
 #                           range (systemd allots containers up to 1879048191), one per kernel running at a time
 UID_SLOTS = 4096
+UID_LOCKS = Path("/tmp")  # where the uid slots' lock files live: one folder for every grader on this machine
 MARKER = "CMLESSON_GRADE_RUN"  # set in every kernel's environment: how --sandbox none finds a run's leftovers
 PACKAGE = Path(__file__).resolve().parent
+REAP_WAIT_S = 5.0  # how long killed sandbox processes may take to die
 MAX_SOCKET_PATH = 100  # a Unix socket's path (sun_path) holds about 107 bytes; ZeroMQ appends "-<port>"
 
 
@@ -143,7 +146,7 @@ def kernel_uid(mode: str) -> Iterator[int | None]:
         yield None
         return
     for n in range(UID_SLOTS):
-        fd = os.open(Path(tempfile.gettempdir()) / f"cmlesson-sandbox-uid-{n}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fd = os.open(UID_LOCKS / f"cmlesson-sandbox-uid-{n}.lock", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -203,6 +206,12 @@ def resolve(mode: str) -> str:
     return "bwrap"
 
 
+# ipykernel, with pyzmq's garbage-collector thread started first: pyzmq starts it at the first large message, and
+# a kernel whose fork bomb holds every process it may have then fails half-way through sending (its messages'
+# signatures break, the grader loses the kernel) even after the grader has killed the bomb.
+KERNEL_MAIN = "import zmq.utils.garbage; zmq.utils.garbage.gc.start(); import ipykernel.kernelapp as k; k.launch_new_instance()"
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager for one graded notebook: its connection file and ``ipc://`` sockets in the work folder,
     its command line behind ``prefix`` (bwrap or prlimit), and after the notebook its process group killed.
@@ -210,7 +219,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     the signal would reach bwrap, not the kernel."""
 
     def __init__(self, work: Path, prefix: list[str], uid: int | None, **kw):
-        ip = str(work / "kernel")
+        ip = str(work / "k")
         if len(ip) + 8 > MAX_SOCKET_PATH:
             raise ValueError(f"the work folder {work} is too long for a Unix socket path: set TMPDIR to a shorter folder")
         super().__init__(transport="ipc", ip=ip, connection_file=str(work / "kernel.json"), **kw)
@@ -222,17 +231,52 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self.uid, self.uid)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        return [*self.prefix, sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
+        return [*self.prefix, sys.executable, "-c", KERNEL_MAIN, "-f", self.connection_file, *(extra_arguments or [])]
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
         await super()._async_launch_kernel(kernel_cmd, **kw)
         self.pgid = getattr(self.provisioner, "pgid", None)
+
+    def stop_others(self) -> int:
+        """Under bwrap: SIGKILL every process of the kernel's PID namespace but the kernel (PID 2 there) and
+        bwrap's init (PID 1), so that a fork bomb's children or a daemon are gone before the grader's cell runs.
+        How many were killed (0 when not sandboxed)."""
+        init = [p for p in _pids() if _status(p).get("PPid") == str(self.pgid)] if self.pgid else []
+        if not init or "--unshare-pid" not in self.prefix:
+            return 0
+        with contextlib.suppress(OSError):
+            ns = os.readlink(f"/proc/{init[0]}/ns/pid")
+            killed = []
+            for pid in _pids():
+                with contextlib.suppress(OSError):
+                    inner = _status(pid).get("NSpid", "").split()[-1:]
+                    if os.readlink(f"/proc/{pid}/ns/pid") == ns and inner not in (["1"], ["2"]):
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+            deadline = time.monotonic() + REAP_WAIT_S  # until they are dead (reaping is the grader's cell's job)
+            while any(_status(pid).get("State", "Z")[:1] != "Z" for pid in killed) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return len(killed)
+        return 0
 
     def kill_group(self) -> None:
         """SIGKILL the kernel's process group (the kernel and what it started without a session of its own)."""
         if self.pgid:
             with contextlib.suppress(OSError):
                 os.killpg(self.pgid, signal.SIGKILL)
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def _status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as {field: value}; empty if the process is gone."""
+    try:
+        return {k: v.strip() for k, v in (line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                                          if ":" in line)}
+    except OSError:
+        return {}
 
 
 def kill_marked(run_id: str) -> int:

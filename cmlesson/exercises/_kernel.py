@@ -211,6 +211,11 @@ def stop_other_processes(sandboxed: bool) -> None:
             os.kill(-1, signal.SIGKILL)  # kill(-1) reaches only this PID namespace; never this process
         except OSError:
             pass
+        try:
+            while os.waitpid(-1, 0):  # this kernel's own children, killed: reaped, they stop counting
+                pass
+        except ChildProcessError:
+            pass
 
 
 def run_grader(student: dict, results_path: str, assets_path: str | None, ids: list[str], limit_s: float,
