@@ -22,12 +22,14 @@ def main(argv: list[str] | None = None) -> int:
 
     grade = sub.add_parser("grade", help="grade a folder of submitted notebooks into a CSV")
     grade.add_argument("submissions", nargs="?", help="folder of submitted .ipynb files")
-    grade.add_argument("--out", default="grades.csv", help="CSV to write (atomically)")
+    grade.add_argument("--out", default="grades.csv", help="CSV (or results.json) to write, atomically")
     grade.add_argument("--solutions", action="store_true", help="grade the solutions/ notebooks (must score full marks)")
     grade.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per notebook")
     grade.add_argument("--jobs", type=int, default=None, help="notebooks graded in parallel (default: available CPUs)")
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
                        help="isolate each kernel with bubblewrap (auto: refuse to grade if it cannot); none: no isolation")
+    grade.add_argument("--format", choices=("csv", "gradescope", "prairielearn"), default="csv",
+                       help="csv (one row per file), or one student's results.json for Gradescope or PrairieLearn")
 
     sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
 

@@ -45,7 +45,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from . import exercises, sandbox
+from . import exercises, platforms, sandbox
 from .training import available_cpus
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
@@ -530,12 +530,13 @@ def main(args) -> int:
     start = time.perf_counter()
     try:
         rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox)
-        write_atomic(Path(args.out), csv_text(rows))
-    except sandbox.SandboxError as err:
-        print(f"error: cannot grade with --sandbox {args.sandbox}: {err}", file=sys.stderr)
-        return 1
+        write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text))
     except Exception as err:
-        print(f"error: the grader failed: {type(err).__name__}: {err}", file=sys.stderr)
+        why = (f"cannot grade with --sandbox {args.sandbox}: {err}" if isinstance(err, sandbox.SandboxError)
+               else f"the grader failed: {type(err).__name__}: {err}")
+        print(f"error: {why}", file=sys.stderr)
+        if args.format != "csv":  # a platform expects its results.json whatever happened
+            write_atomic(Path(args.out), platforms.failure(args.format, why))
         return 1
     print(summary(rows, time.perf_counter() - start))
     print(f"wrote {args.out}")

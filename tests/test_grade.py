@@ -142,7 +142,7 @@ def hashes(folder: Path) -> dict[str, str]:
 def args(folder: Path | None, out: Path, timeout: float = 120, solutions: bool = False,
          sandbox: str = "auto") -> argparse.Namespace:
     return argparse.Namespace(submissions=str(folder) if folder else None, out=str(out), solutions=solutions,
-                              timeout=timeout, jobs=2, sandbox=sandbox)
+                              timeout=timeout, jobs=2, sandbox=sandbox, format="csv")
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:

@@ -138,7 +138,7 @@ def test_grade_command_refuses_without_the_sandbox(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(sandbox, "probe", lambda: "bwrap cannot start a kernel here: no")
     (tmp_path / "a.ipynb").write_text("{}")
     args = argparse.Namespace(submissions=str(tmp_path), out=str(tmp_path / "g.csv"), solutions=False,
-                                    timeout=10, jobs=1, sandbox="auto")
+                                    timeout=10, jobs=1, sandbox="auto", format="csv")
     assert grade.main(args) == 1
     assert "--sandbox none" in capsys.readouterr().err and not (tmp_path / "g.csv").exists()
 
