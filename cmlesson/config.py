@@ -90,13 +90,14 @@ class BenchConfig:
 class ShortcutConfig:
     """Shortcut model from scratch (Frans et al. 2024), shortened for a CPU (notebook 08)."""
 
-    steps: int = 2740  # Adam steps: notebook 06's 2,500-step budget, at 0.9 of an iCT step's cost each
+    steps: int = 2740  # Adam steps: notebook 06's 2,500-step budget at 0.9 of an iCT step's cost each (a prototype's ratio)
     batch: int = 1000  # as every course run
-    lr: float = 3e-3  # the course's rate; the paper's 1e-4 is for a DiT and 10^5-10^6 steps
+    lr: float = 3e-3  # the course's rate (2e-3: 1.63x against 1.54x the floor at one step); the paper's 1e-4 is for 10^5+ steps
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
-    bootstrap_share: float = 0.5  # share of the batch with self-consistency targets; the paper's 1/8 left the big jumps slow
+    bootstrap_share: float = 0.5  # share of the batch with self-consistency targets (0.25: 1.65x against 1.54x at one step)
     levels: int = 7  # trained jumps 2h = 1, 1/2, ..., 1/64 (the paper's 128-step grid)
-    target_decay: float = 0.0  # EMA of the bootstrap target; 0 = the online net under stop-gradient (the paper's 0.999: 5.8x)
+    target_decay: float = 0.0  # EMA of the bootstrap target; 0 = the online net under stop-gradient (the paper's 0.999 is
+    #                            notebook 04's slow-target trap in a short run: 5.8x the floor in a prototype)
     eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
 
 
@@ -104,7 +105,7 @@ class ShortcutConfig:
 class SCTConfig:
     """Continuous-time consistency training, sCT (Lu & Song 2024, Alg. 1), shortened for a CPU (notebook 08)."""
 
-    steps: int = 1515  # Adam steps: notebook 06's 2,500-step budget, at 1.65 iCT steps each (the JVP)
+    steps: int = 1515  # Adam steps: notebook 06's 2,500-step budget at 1.65 iCT steps each (the JVP; a prototype's ratio)
     batch: int = 1000  # as every course run
     lr: float = 3e-3  # the course's rate; the paper's 1e-4 (RAdam) is for 10^5 steps from a pretrained net
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
@@ -119,7 +120,7 @@ class SCTConfig:
 class MeanFlowConfig:
     """MeanFlow from scratch (Geng et al. 2025, Alg. 1), shortened for a CPU (notebook 08)."""
 
-    steps: int = 1490  # Adam steps: notebook 06's 2,500-step budget, at 1.68 iCT steps each (the JVP)
+    steps: int = 1490  # Adam steps: notebook 06's 2,500-step budget at 1.68 iCT steps each (the JVP; a prototype's ratio)
     batch: int = 1000  # as every course run
     lr: float = 3e-3  # the course's rate
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
