@@ -25,16 +25,28 @@ keys, one-space indent) with a final newline: the same solutions always give byt
 from what would be generated. Without ``--check``, notebooks are (re)written; a notebook in ``notebooks/``
 that holds outputs or execution counts is someone's work, so nothing is written and the command exits 1,
 asking for that file to be moved first.
+
+``python -m cmlesson.student --sync-setup`` puts what :mod:`cmlesson.course` generates into the course: in every
+``solutions/*.ipynb`` the setup cell (the first code cell, right after the title cell; found again by its id) and
+the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), in the README's
+notebook table a badge column; then it regenerates ``notebooks/``, where the two arrive like any other cell. It
+changes nothing else, and running it again writes nothing.
 """
 
 from __future__ import annotations
 
+import copy
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+from . import course
+
+if TYPE_CHECKING:  # nbformat is imported where it is used: `import cmlesson.bench` (notebooks do) must not need it
+    import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END, STUB, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### STUB:", "### HINT:"
@@ -90,6 +102,8 @@ def strip_solutions(source: str, where: str = "cell") -> str:
 
 def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
     """The student version of a solution notebook (a new object; ``solution`` is not modified)."""
+    import nbformat
+
     nb = nbformat.v4.new_notebook()
     nb.nbformat, nb.nbformat_minor = solution.nbformat, solution.nbformat_minor
     meta = solution.get("metadata", {})
@@ -119,11 +133,127 @@ def student_notebook(solution: nbformat.NotebookNode, name: str = "notebook") ->
     return nb
 
 
+def _text(nb: nbformat.NotebookNode) -> str:
+    """A notebook's file text: nbformat's JSON (sorted keys, one-space indent) and a final newline."""
+    import nbformat
+
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
 def render(path: Path) -> str:
     """The exact text of the student notebook generated from the solution notebook at ``path``."""
-    solution = nbformat.read(path, as_version=4)
-    text = nbformat.writes(student_notebook(solution, path.name), version=4)
-    return text if text.endswith("\n") else text + "\n"
+    import nbformat
+
+    return _text(student_notebook(nbformat.read(path, as_version=4), path.name))
+
+
+# --- the setup cell and the badges (cmlesson.course) -----------------------------------------------------------
+
+
+def with_badges(markdown: str, name: str) -> str:
+    """``markdown`` with the badges of notebook ``name`` on one line under its title (an old badge line replaced)."""
+    lines = markdown.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith(course.BADGE_PREFIX):  # remove it with the blank line that set it apart
+            del lines[i]
+            blank = i - 1 if i > 0 else 0
+            if blank < len(lines) and not lines[blank].strip():
+                del lines[blank]
+            break
+    if lines and lines[0].startswith("#"):
+        lines[1:1] = ["", course.badges(name)] + ([""] if len(lines) > 1 and lines[1].strip() else [])
+    else:
+        lines[0:0] = [course.badges(name), ""]
+    return "\n".join(lines)
+
+
+def with_setup(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """A copy of notebook ``name`` with the current setup cell first among its code cells, right after its title cell,
+    and the badges in its first markdown cell. An unchanged setup cell keeps its outputs; a changed one loses them."""
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    setup = next((c for c in nb.cells if c.get("id") == course.SETUP_CELL_ID), None)
+    if setup is None:
+        setup = nbformat.v4.new_code_cell(course.setup_source())
+        setup.id = course.SETUP_CELL_ID
+    else:
+        nb.cells.remove(setup)
+        if setup.cell_type != "code" or setup.source != course.setup_source():
+            setup = nbformat.v4.new_code_cell(course.setup_source())
+            setup.id = course.SETUP_CELL_ID
+    first_md = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first_md is None:
+        first_md = nbformat.v4.new_markdown_cell("")
+        nb.cells.insert(0, first_md)
+    first_md.source = with_badges(first_md.source, name)
+    nb.cells.insert(1 if nb.cells[0].cell_type == "markdown" else 0, setup)
+    nbformat.validate(nb)
+    return nb
+
+
+README_TABLE = "| # | notebook |"  # how the README's notebook table starts
+BADGE_COLUMN = "open in"
+_ROW = re.compile(r"^\| (\d\d) \| `(\d\d_\w+\.ipynb)` \| (.*)$")
+
+
+def readme_with_badges(text: str) -> str:
+    """The README ``text`` with a badge column in its notebook table, one cell of badges per notebook row."""
+    lines = text.split("\n")
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith(README_TABLE))
+    except StopIteration:
+        raise ValueError(f"README: no notebook table (a line starting with {README_TABLE!r})") from None
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    has_column = BADGE_COLUMN in header
+    if not has_column:
+        header.insert(2, BADGE_COLUMN)
+        lines[start] = "| " + " | ".join(header) + " |"
+        lines[start + 1] = "|" + "---|" * len(header)
+    i = start + 2
+    while i < len(lines) and lines[i].startswith("|"):
+        match = _ROW.match(lines[i])
+        if match:
+            number, name, rest = match.groups()
+            if has_column:
+                rest = rest.split(" | ", 1)[1]
+            lines[i] = f"| {number} | `{name}` | {course.badges(name)} | {rest}"
+        i += 1
+    return "\n".join(lines)
+
+
+def sync_setup(solutions: Path, notebooks: Path, readme: Path, out=sys.stdout, err=sys.stderr) -> int:
+    """Write the setup cell and the badges into ``solutions/`` and ``readme``, then regenerate ``notebooks/``."""
+    import nbformat
+
+    sources = sorted(solutions.glob("*.ipynb"))
+    if not sources:
+        print(f"error: no solution notebooks in {solutions}", file=err)
+        return 1
+    try:
+        new = {src: with_setup(nbformat.read(src, as_version=4), src.name) for src in sources}
+        writes = {src: _text(nb) for src, nb in new.items()}
+        students = {notebooks / src.name: _text(student_notebook(nb, src.name)) for src, nb in new.items()}
+        writes[readme] = readme_with_badges(readme.read_text(encoding="utf-8"))
+    except (MarkerError, nbformat.ValidationError, ValueError, OSError) as e:
+        print(f"error: {e}", file=err)
+        return 1
+    writes.update(students)
+    stale = [p for p, text in writes.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+    blocked = [p for p in stale if p in students and p.exists() and has_work(p)]
+    if blocked:
+        for path in blocked:
+            print(f"error: {path} holds outputs or execution counts (someone's work); not overwriting it", file=err)
+        print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
+              file=err)
+        return 1
+    notebooks.mkdir(parents=True, exist_ok=True)
+    for path in stale:
+        _write(path, writes[path])
+        print(f"wrote {path}", file=out)
+    print(f"{len(writes) - len(stale)} unchanged, {len(stale)} written", file=out)
+    return 0
 
 
 def same_code_as_solution(solution_json: str) -> bool:
@@ -134,6 +264,8 @@ def same_code_as_solution(solution_json: str) -> bool:
 
 def has_work(path: Path) -> bool:
     """True if the notebook at ``path`` holds outputs or execution counts (someone ran it), or cannot be read."""
+    import nbformat
+
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:  # noqa: BLE001 - an unreadable file is not ours to overwrite either
@@ -154,6 +286,8 @@ def _write(path: Path, text: str) -> None:
 
 def generate(solutions: Path, notebooks: Path, check: bool = False, out=sys.stdout, err=sys.stderr) -> int:
     """Generate (or with ``check``, verify) ``notebooks/*.ipynb`` from ``solutions/*.ipynb``; returns the exit code."""
+    import nbformat
+
     sources = sorted(solutions.glob("*.ipynb"))
     if not sources:
         print(f"error: no solution notebooks in {solutions}", file=err)
@@ -192,4 +326,23 @@ def generate(solutions: Path, notebooks: Path, check: bool = False, out=sys.stdo
 
 
 def main(args) -> int:
+    if getattr(args, "sync_setup", False):
+        return sync_setup(ROOT / "solutions", ROOT / "notebooks", ROOT / "README.md")
     return generate(ROOT / "solutions", ROOT / "notebooks", check=getattr(args, "check", False))
+
+
+def parse_args(argv: list[str] | None = None):
+    """The options of ``python -m cmlesson.student`` (``python -m cmlesson student`` takes ``--check`` too)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cmlesson.student", description=__doc__.split("\n\n")[0])
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
+    what.add_argument("--sync-setup", action="store_true",
+                      help="write the setup cell and the badges (cmlesson/course.py) into solutions/ and README.md, "
+                           "then regenerate notebooks/")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(parse_args()))

@@ -22,27 +22,44 @@ def _pyproject_deps() -> set[str]:
     return {re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower() for d in deps}
 
 
-def _conda_deps() -> set[str]:
-    names = set()
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+def _conda_deps(text: str | None = None) -> set[str]:
+    """The package names in environment.yml's ``dependencies:`` list (``text``: the file's text)."""
+    names, inside = set(), False
+    for line in (text if text is not None else (ROOT / "environment.yml").read_text()).splitlines():
+        if re.match(r"[A-Za-z_]+:", line):
+            inside = line.startswith("dependencies:")
         m = re.match(r"\s+-\s+([A-Za-z0-9_.\-]+)", line)
-        if m:
+        if inside and m:
             names.add(m.group(1).lower())
     return names
 
 
-def test_environment_yml_has_every_runtime_dependency():
-    """Binder gets what pip gets: every pyproject dependency has its conda-forge package, torch as CPU-only."""
+def _binder_mismatch(conda_text: str | None = None) -> tuple[list[str], list[str]]:
+    """(packages only in environment.yml, packages only in pyproject's runtime set), by conda-forge name."""
+    conda = _conda_deps(conda_text) - {"python", "pip"}
+    runtime = {CONDA_NAMES.get(d, d) for d in _pyproject_deps()}
+    return sorted(conda - runtime), sorted(runtime - conda)
+
+
+def test_environment_yml_names_the_runtime_set():
+    """Binder gets what pip gets: environment.yml names the same packages as pyproject's runtime set (conda-forge names,
+    torch as CPU-only), besides python and pip themselves."""
+    assert _binder_mismatch() == ([], []), "environment.yml and pyproject's dependencies differ: (only conda, only pip)"
     conda = _conda_deps()
-    missing = [d for d in _pyproject_deps() if CONDA_NAMES.get(d, d) not in conda]
-    assert not missing, f"environment.yml lacks {missing}"
     assert "pytorch" not in conda and "torch" not in conda, "use conda-forge's pytorch-cpu, not a CUDA build"
+
+
+def test_binder_comparison_sees_a_missing_or_extra_package():
+    text = (ROOT / "environment.yml").read_text()
+    assert "  - pot>=0.9\n" in text and "conda-forge" in text  # a channel is not a package
+    assert _binder_mismatch(text.replace("  - pot>=0.9\n", "")) == ([], ["pot"])
+    assert _binder_mismatch(text + "  - jupyterlab>=4.0\n") == (["jupyterlab"], [])
 
 
 def test_makefile_pins_cpu_torch_before_the_rest():
     make = (ROOT / "Makefile").read_text()
     assert "torch==2.13.0" in make
-    assert make.index("$(TORCH)") < make.index("-e '.[test]'")
+    assert make.index("$(TORCH)") < make.index("-e '.[lab,grade,test]'")
 
 
 def test_postbuild_installs_the_package():

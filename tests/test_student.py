@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import copy
 import io
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import nbformat
 import pytest
 
 from cmlesson import student
+from cmlesson.course import SETUP_CELL_ID, badges, setup_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -261,3 +263,111 @@ def test_same_code_as_solution_sees_blocks_and_solution_only_cells():
     assert student.same_code_as_solution(nbformat.writes(plain))
     plain.cells.append(nbformat.v4.new_code_cell("# SOLUTIONS ONLY\nassert x == 1"))
     assert not student.same_code_as_solution(nbformat.writes(plain))
+
+
+# --- the setup cell and the badges (python -m cmlesson.student --sync-setup) -----------------------------------
+
+
+def test_with_setup_puts_the_setup_cell_after_the_title_and_the_badges_under_it():
+    nb = student.with_setup(solution_notebook(), "01_a.ipynb")
+    assert [c.get("id") for c in nb.cells[:3]] == ["cell-0", SETUP_CELL_ID, "cell-1"]
+    assert nb.cells[1].source == setup_source() and nb.cells[1].outputs == []
+    assert nb.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\nSome **prose**."  # a paragraph of its own
+    assert "notebooks/01_a.ipynb" in badges("01_a.ipynb")
+    assert [c.source for c in nb.cells[2:]] == [c.source for c in solution_notebook().cells[1:]]  # nothing else changed
+
+
+def test_with_setup_is_idempotent_and_replaces_old_versions():
+    once = student.with_setup(solution_notebook(), "01_a.ipynb")
+    once.cells[1].execution_count, once.cells[1].outputs = 3, [nbformat.v4.new_output("stream", name="stdout", text="x")]
+    twice = student.with_setup(once, "01_a.ipynb")
+    assert twice == once  # an unchanged setup cell keeps its run; nothing moves, no second badge line
+    old = copy.deepcopy(once)
+    old.cells[1].source = "# an older setup cell"
+    old.cells[0].source = old.cells[0].source.replace("v", "w")  # an older badge line (another tag)
+    old.cells.insert(3, old.cells.pop(1))  # and moved down
+    again = student.with_setup(old, "01_a.ipynb")
+    assert again.cells[0].source == once.cells[0].source
+    assert again.cells[1].source == setup_source() and again.cells[1].outputs == []  # a changed cell loses its run
+    assert [c.get("id") for c in again.cells] == [c.get("id") for c in once.cells]
+    assert sum(c.get("id") == SETUP_CELL_ID for c in again.cells) == 1
+
+
+def test_badges_go_first_when_the_notebook_has_no_title():
+    assert student.with_badges("Some prose.", "x.ipynb") == f"{badges('x.ipynb')}\n\nSome prose."
+    assert student.with_badges(student.with_badges("Some prose.", "x.ipynb"), "x.ipynb") == \
+        f"{badges('x.ipynb')}\n\nSome prose."
+
+
+README = """# Course
+
+| # | notebook | what you learn |
+|---|---|---|
+| 01 | `01_a.ipynb` | the first thing |
+| 02 | `02_b.ipynb` | the second | with a bar |
+
+| other | table |
+|---|---|
+| 01 | `01_a.ipynb` |
+"""
+
+
+def test_readme_gets_a_badge_column_once():
+    text = student.readme_with_badges(README)
+    lines = text.split("\n")
+    assert lines[2] == "| # | notebook | open in | what you learn |" and lines[3] == "|---|---|---|---|"
+    assert lines[4] == f"| 01 | `01_a.ipynb` | {badges('01_a.ipynb')} | the first thing |"
+    assert lines[5] == f"| 02 | `02_b.ipynb` | {badges('02_b.ipynb')} | the second | with a bar |"
+    assert lines[6:] == README.split("\n")[6:]  # the other table is left alone
+    assert student.readme_with_badges(text) == text
+    with pytest.raises(ValueError, match="no notebook table"):
+        student.readme_with_badges("# nothing here\n")
+
+
+def test_sync_setup_writes_solutions_readme_and_notebooks_then_nothing(course, tmp_path):
+    sol, stu = course
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    before = {p: p.read_text() for p in sol.glob("*.ipynb")}
+    out, err = io.StringIO(), io.StringIO()
+    assert student.sync_setup(sol, stu, readme, out=out, err=err) == 0, err.getvalue()
+    assert out.getvalue().endswith("0 unchanged, 5 written\n")  # 2 solutions, the README, 2 student notebooks
+    for path, text in before.items():
+        nb = nbformat.read(path, as_version=4)
+        assert nb == student.with_setup(nbformat.reads(text, as_version=4), path.name)
+        assert nb.cells[2].outputs  # the solution's outputs are kept
+    assert code_cells(stu / "01_a.ipynb")[0] == setup_source()
+    assert badges("01_a.ipynb") in readme.read_text()
+    assert run(sol, stu, check=True)[0] == 0
+    snapshot = {p: p.read_bytes() for p in [*sol.iterdir(), *stu.iterdir(), readme]}
+    out = io.StringIO()
+    assert student.sync_setup(sol, stu, readme, out=out) == 0
+    assert out.getvalue() == "5 unchanged, 0 written\n"
+    assert snapshot == {p: p.read_bytes() for p in [*sol.iterdir(), *stu.iterdir(), readme]}
+
+
+def test_sync_setup_refuses_to_overwrite_an_executed_student_notebook(course, tmp_path):
+    sol, stu = course
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    run(sol, stu)
+    nb = nbformat.read(stu / "01_a.ipynb", as_version=4)
+    nb.cells[1].execution_count = 1
+    nbformat.write(nb, stu / "01_a.ipynb")
+    snapshot = {p: p.read_bytes() for p in [*sol.iterdir(), *stu.iterdir(), readme]}
+    err = io.StringIO()
+    assert student.sync_setup(sol, stu, readme, out=io.StringIO(), err=err) == 1
+    assert "01_a.ipynb" in err.getvalue() and "nothing was written" in err.getvalue()
+    assert snapshot == {p: p.read_bytes() for p in [*sol.iterdir(), *stu.iterdir(), readme]}
+
+
+def test_sync_setup_is_on_the_command_line(monkeypatch):
+    """`python -m cmlesson.student --sync-setup` (what the lead runs) reaches sync_setup with the course's folders."""
+    calls = []
+    monkeypatch.setattr(student, "sync_setup", lambda *a: calls.append(a) or 0)
+    monkeypatch.setattr(student, "generate", lambda *a, **k: pytest.fail("generate called"))
+    assert student.main(student.parse_args(["--sync-setup"])) == 0
+    assert calls == [(ROOT / "solutions", ROOT / "notebooks", ROOT / "README.md")]
+    assert student.parse_args([]).sync_setup is False and student.parse_args(["--check"]).check is True
+    with pytest.raises(SystemExit):
+        student.parse_args(["--check", "--sync-setup"])

@@ -1,0 +1,108 @@
+"""Badges ("Open in Colab", "Open in Kaggle", "Launch Binder"): every link names a student notebook that exists, in the
+course's repository at its tag; the README and the notebooks carry what cmlesson.course generates."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import nbformat
+import pytest
+
+from cmlesson import course, student
+
+ROOT = Path(__file__).resolve().parents[1]
+BADGE = re.compile(r"\[!\[([^\]]*)\]\(([^)\s]*)\)\]\(([^)\s]*)\)")  # [![alt](image)](link)
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+
+
+def target(link: str) -> tuple[str, str, str]:
+    """(owner/name, ref, path in the repository) that a Colab, Kaggle or Binder link opens; read from the URL itself,
+    independently of how cmlesson.course builds it."""
+    url = urlsplit(link)
+    if url.netloc == "colab.research.google.com":
+        m = re.fullmatch(r"/github/([^/]+/[^/]+)/blob/([^/]+)/(.+)", url.path)
+    elif url.netloc == "kaggle.com" and url.path == "/kernels/welcome":
+        (src,) = parse_qs(url.query)["src"]
+        raw = urlsplit(src)
+        assert raw.netloc == "raw.githubusercontent.com", link
+        m = re.fullmatch(r"/([^/]+/[^/]+)/([^/]+)/(.+)", raw.path)
+    elif url.netloc == "mybinder.org":
+        path = re.fullmatch(r"/v2/gh/([^/]+/[^/]+)/([^/]+)", url.path)
+        assert path, link
+        (labpath,) = parse_qs(url.query)["labpath"]
+        return path.group(1), path.group(2), unquote(labpath)
+    else:
+        raise AssertionError(f"not a Colab, Kaggle or Binder link: {link}")
+    assert m, link
+    return m.group(1), m.group(2), unquote(m.group(3))
+
+
+def broken(text: str) -> list[str]:
+    """Every badge link in ``text`` that does not open an existing student notebook of this repository at its tag."""
+    bad = []
+    for alt, image, link in BADGE.findall(text):
+        repo, ref, path = target(link)
+        if alt not in course.BADGE_IMAGES or image != course.BADGE_IMAGES[alt][0]:
+            bad.append(f"{link} (badge {alt!r} with image {image})")
+        elif (repo, ref) != (course.REPOSITORY, course.TAG):
+            bad.append(f"{link} (opens {repo}@{ref}, not {course.REPOSITORY}@{course.TAG})")
+        elif not path.startswith(f"{course.STUDENT_FOLDER}/") or not (ROOT / path).is_file():
+            bad.append(f"{link} ({path} is not a student notebook in this checkout)")
+    return bad
+
+
+def test_generated_badges_open_existing_notebooks():
+    """The badges of every notebook, and the README's badge column, as the generator writes them."""
+    assert SOLUTIONS
+    for path in SOLUTIONS:
+        line = course.badges(path.name)
+        assert len(BADGE.findall(line)) == 3 and broken(line) == [], path.name
+    readme = student.readme_with_badges((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert len(BADGE.findall(readme)) >= 3 * len(SOLUTIONS) and broken(readme) == []
+
+
+def test_badges_in_the_course_files_open_existing_notebooks():
+    texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8")}
+    for path in [*SOLUTIONS, *sorted((ROOT / "notebooks").glob("*.ipynb"))]:
+        cells = nbformat.read(path, as_version=4).cells
+        texts[str(path.relative_to(ROOT))] = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    assert {name: broken(text) for name, text in texts.items() if broken(text)} == {}
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda s: s.replace("01_consistency_property", "01_consistency_properties"), "not a student notebook"),
+    (lambda s: s.replace("notebooks/", "solutions/").replace("notebooks%2F", "solutions%2F"), "not a student notebook"),
+    (lambda s: s.replace(course.TAG, "v9.9.9"), "not " + course.REPOSITORY),
+    (lambda s: s.replace(course.REPOSITORY, "someone/else"), "not " + course.REPOSITORY),
+    (lambda s: s.replace("colab-badge.svg", "other.svg"), "with image"),
+])
+def test_the_badge_check_catches_a_broken_link(edit, problem):
+    line = course.badges("01_consistency_property.ipynb")
+    assert broken(line) == []
+    bad = broken(edit(line))
+    assert bad and all(problem in b for b in bad[:1])
+
+
+def test_each_badge_opens_the_same_notebook():
+    """Colab, Kaggle and Binder links of a notebook name the same path, repository and tag (three URL forms)."""
+    links = [link for _, _, link in BADGE.findall(course.badges("05_exercises.ipynb"))]
+    assert {target(link) for link in links} == {(course.REPOSITORY, course.TAG, "notebooks/05_exercises.ipynb")}
+    with pytest.raises(AssertionError, match="not a Colab"):
+        target("https://example.org/notebooks/05_exercises.ipynb")
+
+
+def test_course_has_the_current_setup_cell_and_badges():
+    """Every notebook's first code cell is the generated setup cell, its badges are current, and so is the README."""
+    solutions = {p: nbformat.read(p, as_version=4) for p in SOLUTIONS}
+    if not any(c.get("id") == course.SETUP_CELL_ID for nb in solutions.values() for c in nb.cells):
+        pytest.skip("not applied yet: run `python -m cmlesson.student --sync-setup` (then delete this skip)")
+    stale = [p.name for p, nb in solutions.items() if student.with_setup(nb, p.name) != nb]
+    assert not stale, f"setup cell or badges out of date in {stale}: run `python -m cmlesson.student --sync-setup`"
+    for path in SOLUTIONS:
+        nb = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
+        first_code = next(c for c in nb.cells if c.cell_type == "code")
+        assert first_code.get("id") == course.SETUP_CELL_ID and first_code.source == course.setup_source(), path.name
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert student.readme_with_badges(readme) == readme, "README badges out of date: run the same command"
