@@ -1,5 +1,5 @@
 """Hosted runtimes (Colab, Kaggle): the setup cell installs cmlesson without touching the runtime's packages, and the
-course runs on an old, pinned kernel stack; the explorers run at the ipywidgets floor of pyproject.toml."""
+course runs on an old, pinned kernel stack (the ipywidgets floor: tests/test_ipywidgets_floor.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import tomllib
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
-from packaging.version import Version
 
 from cmlesson import course, student
 
@@ -153,31 +152,3 @@ def test_setup_cell_installs_the_tagged_version():
     assert course.TAG == f"v{cmlesson.__version__}"
     assert course.archive_url().endswith(f"/archive/refs/tags/{course.TAG}.zip")
     assert f'"{course.archive_url()}"' in course.setup_source()
-
-
-def _ipywidgets_floor() -> str:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    (floor,) = [re.fullmatch(r"ipywidgets>=([\d.]+)", d.strip()).group(1) for d in deps if d.startswith("ipywidgets")]
-    return floor
-
-
-@pytest.mark.slow
-def test_widget_tests_pass_at_the_ipywidgets_floor(tmp_path):
-    """tests/test_widgets.py with ipywidgets at pyproject's floor, put first on sys.path (the rest: this environment)."""
-    floor, target = _ipywidgets_floor(), tmp_path / "floor"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                    f"ipywidgets=={floor}", "ipython_genutils"], check=True, env=_pip_env(tmp_path), timeout=600)
-    env = {**os.environ, "PYTHONPATH": str(target)}
-    probe = ("import ipywidgets, cmlesson.widgets as w; print(ipywidgets.__version__); "
-             "print(repr(w.schedule_explorer()))")
-    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    version, text = done.stdout.splitlines() or ["", ""]
-    assert Version(version) == Version(floor), done.stderr
-    assert text == "Schedule explorer (an interactive widget: run the notebook in JupyterLab to use it)"
-    # test_text_repr_is_short_and_stable also calls _repr_mimebundle_, which ipywidgets 7 does not have (it displays
-    # through _ipython_display_ with the same text/plain); its repr half is the probe's second line above.
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_widgets.py",
-                           "--deselect", "tests/test_widgets.py::test_text_repr_is_short_and_stable"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert re.search(r"\b\d+ passed", done.stdout) and "failed" not in done.stdout
