@@ -46,7 +46,7 @@ nbtest: venv
 	$(PY) -m pytest -q -p no:cacheprovider $(NBVAL) notebooks solutions
 
 ## make check: lint + fast unit tests, under a minute (two workers: the fast tests are independent of each other)
-check: venv
+check: venv debs
 	$(VENV)/bin/ruff check cmlesson tests
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not slow" tests
 

@@ -16,6 +16,10 @@ One module per concept; the notation table is in ``notebooks/00_notation.md``:
 ``plotting``              the course's figures
 ``checkpoints``           tiny pretrained models shipped with the package
 ``widgets``               live ipywidgets explorers
+``trigflow``              TrigFlow time, sCM and the sCT/sCD tangent by one JVP (notebook 08)
+``flowmap``               the average-velocity network and its jump sampler (notebook 08)
+``shortcut``, ``meanflow``  shortcut models' self-consistency; MeanFlow's identity and target (notebook 08)
+``frontier``              notebook 08's methods as the benchmark trains and measures them
 ``exercises``             one module per exercise: inputs, kernel-side evaluation, judge, check
 ``checks``                the checks notebooks call (``checks.check_<id>``), and ``not_done``
 ========================  ==============================================================

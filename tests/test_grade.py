@@ -234,10 +234,22 @@ def test_hanging_notebooks_time_out(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_solutions_score_full_marks(tmp_path):
-    """CI: ``python -m cmlesson grade --solutions`` (skipped until the solution notebooks exist)."""
-    if not sorted(grade.SOLUTIONS.glob("*.ipynb")):
-        pytest.skip("no solution notebooks yet")
-    assert grade.main(args(None, tmp_path / "grades.csv", timeout=600, solutions=True)) == 0
+    """CI: the lesson's solution notebooks (01-05) graded as submissions score full marks on every exercise.
+
+    Notebook 08's exercise is graded by the same kernel-side code in test_ex_meanflow_target (solution, stub and
+    mistakes); its notebook, whose five training runs take minutes, is executed by nbval, not graded again here
+    (`make grade-solutions` grades it with the rest).
+    """
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for path in sorted(grade.SOLUTIONS.glob("0[1-5]_*.ipynb")):
+        shutil.copy(path, subs / path.name)
+    rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
+    assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
+    for row in rows:
+        assert (row.status, row.note) == ("ok", ""), row
+        for ex_id, result in row.results.items():
+            assert result.score == checks.EXERCISES[ex_id].points, (row.file, ex_id, result.message)
 
 
 @pytest.mark.slow
@@ -245,9 +257,8 @@ def test_untouched_student_notebooks_are_not_attempted(tmp_path):
     """Every stub of every student notebook, as generated, grades to "not attempted" (and no cell raises)."""
     subs = tmp_path / "submissions"
     subs.mkdir()
-    for path in sorted((grade.SOLUTIONS.parent / "notebooks").glob("*.ipynb")):
-        if grade.load_submission(path).exercises:
-            shutil.copy(path, subs / path.name)
+    for path in sorted((grade.SOLUTIONS.parent / "notebooks").glob("0[1-5]_*.ipynb")):  # 08: see the test above
+        shutil.copy(path, subs / path.name)
     rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
     assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
     for row in rows:

@@ -108,9 +108,16 @@ def test_bench_run_reports_every_key(monkeypatch):
     monkeypatch.setattr(bench, "DistillConfig", lambda: replace(config.DistillConfig(), steps=20, batch=128))
     ct = replace(config.ConsistencyTrainingConfig(), steps=20, batch=128)
     monkeypatch.setattr(bench, "ConsistencyTrainingConfig", lambda: ct)
+    from cmlesson import frontier
+
+    tiny = {"steps": 20, "batch": 128}
+    monkeypatch.setattr(frontier, "SCTConfig", lambda: replace(config.SCTConfig(), **tiny))
+    monkeypatch.setattr(frontier, "ShortcutConfig", lambda: replace(config.ShortcutConfig(), **tiny))
+    monkeypatch.setattr(frontier, "MeanFlowConfig", lambda: replace(config.MeanFlowConfig(), **tiny))
     r = bench.run("moons", cfg=config.BenchConfig(n_samples=200, n_seeds=2), progress=False)
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
-            "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms"]
+            "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms",
+            "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s"]
     for key in keys:
         assert np.isfinite(r[key]) and r[key] > 0, key
     assert "| CD, 3 steps |" in bench.table(r)
