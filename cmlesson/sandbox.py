@@ -123,8 +123,9 @@ def bwrap_prefix(work: Path, env: dict[str, str], uid: int | None, limits: Limit
     ro = _read_only_paths()
     binds = ["--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
              "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin", "--ro-bind", "/etc", "/etc",
-             *_parents([*ro]), *[a for p in ro for a in ("--ro-bind", str(p), str(p))],
+             # the private /tmp first: a venv or checkout under /tmp (a CI clone) is bound on top of it, not hidden
              "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp",
+             *_parents([*ro]), *[a for p in ro for a in ("--ro-bind", str(p), str(p))],
              *_parents([work]), "--bind", str(work), str(work), "--chdir", str(work)]
     # As root: no user namespace (a root-mapped one would exempt the kernel from the process limit); setpriv
     # then drops to the kernel's own uid. Otherwise bwrap maps the grader's uid into a user namespace.

@@ -59,7 +59,8 @@ def _runtime_sources() -> dict[str, str]:
     """Every code cell of the solution notebooks and every cmlesson module a notebook can reach, by name."""
     sources = {}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
-        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells  # not the setup cell: it installs the set,
+                 if c.cell_type == "code" and c.get("id") != "cmlesson-setup"]  # and imports google.colab on Colab only
         sources[path.name] = "\n".join(cells)
     for path in sorted((ROOT / "cmlesson").rglob("*.py")):
         if path.stem not in COMMAND_MODULES:

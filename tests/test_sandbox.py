@@ -115,6 +115,18 @@ def test_bwrap_command_binds_only_what_the_kernel_needs(tmp_path):
     assert any(a.startswith("--nproc=256") for a in cmd) and f"--as={8 << 30}" in cmd
 
 
+def test_a_venv_under_tmp_is_bound_on_top_of_the_private_tmp(tmp_path, monkeypatch):
+    """bwrap mounts in order: a venv or checkout under /tmp (a CI clone) must come after --tmpfs /tmp, or the kernel
+    finds no python (the failure a fresh clone in /tmp/ci showed)."""
+    venv = Path("/tmp/ci/.venv")
+    monkeypatch.setattr(sandbox, "_read_only_paths", lambda: [venv])
+    cmd = sandbox.bwrap_prefix(tmp_path / "work", {}, 2_000_000_001, sandbox.Limits())
+    tmpfs = next(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
+    bound = next(i for i, a in enumerate(cmd) if a == "--ro-bind" and cmd[i + 1] == str(venv))
+    made = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--dir"]
+    assert tmpfs < bound and "/tmp/ci" in made
+
+
 def test_resolve_refuses_without_bwrap_and_says_why(monkeypatch):
     monkeypatch.setattr(sandbox.shutil, "which", lambda tool, path=None: None)
     for mode in ("auto", "bwrap"):
