@@ -331,7 +331,7 @@ def run_notebook(sub: Submission, opts: Options, assets: dict[str, np.ndarray] |
                              "(os._exit, a crash, or out of memory)")
         except Exception as err:  # the kernel could not start, or nbclient failed
             run.status = "error"
-            run.notes.append(f"could not run the notebook: {type(err).__name__}: {str(err)[:200]}")
+            run.notes.append(f"could not run the notebook: {_unreadable(err) or ''}{type(err).__name__}: {str(err)[:200]}")
         finally:
             km.kill_group()
             sandbox.kill_marked(run_id)
@@ -364,6 +364,15 @@ def grade_submission(sub: Submission, opts: Options) -> Row:
         return invalid_row(sub)
     assets = exercises.grader_assets(sub.exercises)
     return judge(sub, run_safely(sub, opts, exercises.kernel_arrays(assets)), assets)
+
+
+def _unreadable(err: Exception) -> str | None:
+    """The words for a kernel whose messages cannot be read (code that replaced the kernel's json.dumps, say):
+    which of the two symptoms shows first, a message that is not JSON or two messages with the same signature,
+    depends on timing, so both get the same words."""
+    if isinstance(err, json.JSONDecodeError) or (isinstance(err, ValueError) and "Duplicate Signature" in str(err)):
+        return "the kernel's messages are unreadable; "
+    return None
 
 
 def _where(nb: nbformat.NotebookNode, index: int | None, grader_index: int) -> str:

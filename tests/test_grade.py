@@ -98,7 +98,7 @@ FULL = {e: checks.EXERCISES[e].points for e in C.ALL}
 # file -> (status, {exercise: score}, words in the note, {exercise: words in the reason})
 EXPECTED = {
     "breaks_json.ipynb": ("error", {"coefficients": 0, "multistep": 0, "two_step": 0},
-                          "could not run the notebook: JSONDecodeError", {}),
+                          "could not run the notebook: the kernel's messages are unreadable", {}),
     "carol.txt": ("invalid", {}, "not a notebook: NotJSONError", {}),
     "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0, "two_step": 0}, "",
                     {"coefficients": "boundary condition fails: c_skip(sigma_min) = 0.5", "multistep": "not attempted"}),
@@ -351,3 +351,13 @@ def test_a_grader_failure_on_one_file_only_fails_its_row(tmp_path, monkeypatch):
     (row,) = grade.grade([tmp_path / "a.ipynb"], jobs=1, progress=False)
     assert (row.status, row.total, row.max_total) == ("error", 0, 1)
     assert row.note == "the grader failed on this file: OSError: disk full"
+
+
+def test_unreadable_kernel_messages_get_one_note_whichever_symptom_comes_first():
+    """A kernel whose json.dumps was replaced fails with either symptom, by timing; the note says the same."""
+    import json as _json
+
+    for err in (_json.JSONDecodeError("Expecting value", "{'exercises'", 0), ValueError("Duplicate Signature: b'5896'")):
+        assert grade._unreadable(err) == "the kernel's messages are unreadable; "
+    assert grade._unreadable(ValueError("some other problem")) is None
+    assert grade._unreadable(RuntimeError("Duplicate Signature")) is None
