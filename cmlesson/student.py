@@ -223,6 +223,22 @@ def readme_with_badges(text: str) -> str:
     return "\n".join(lines)
 
 
+def _write_all(texts: dict[Path, str], stale: list[Path], blocked: list[Path], notebooks: Path, out, err) -> int:
+    """Write every stale file, or nothing when a student notebook to be replaced holds someone's work; the exit code."""
+    if blocked:
+        for path in blocked:
+            print(f"error: {path} holds outputs or execution counts (someone's work); not overwriting it", file=err)
+        print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
+              file=err)
+        return 1
+    notebooks.mkdir(parents=True, exist_ok=True)
+    for path in stale:
+        _write(path, texts[path])
+        print(f"wrote {path}", file=out)
+    print(f"{len(texts) - len(stale)} unchanged, {len(stale)} written", file=out)
+    return 0
+
+
 def sync_setup(solutions: Path, notebooks: Path, readme: Path, out=sys.stdout, err=sys.stderr) -> int:
     """Write the setup cell and the badges into ``solutions/`` and ``readme``, then regenerate ``notebooks/``."""
     import nbformat
@@ -242,18 +258,7 @@ def sync_setup(solutions: Path, notebooks: Path, readme: Path, out=sys.stdout, e
     writes.update(students)
     stale = [p for p, text in writes.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     blocked = [p for p in stale if p in students and p.exists() and has_work(p)]
-    if blocked:
-        for path in blocked:
-            print(f"error: {path} holds outputs or execution counts (someone's work); not overwriting it", file=err)
-        print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
-              file=err)
-        return 1
-    notebooks.mkdir(parents=True, exist_ok=True)
-    for path in stale:
-        _write(path, writes[path])
-        print(f"wrote {path}", file=out)
-    print(f"{len(writes) - len(stale)} unchanged, {len(stale)} written", file=out)
-    return 0
+    return _write_all(writes, stale, blocked, notebooks, out, err)
 
 
 def same_code_as_solution(solution_json: str) -> bool:
@@ -311,18 +316,7 @@ def generate(solutions: Path, notebooks: Path, check: bool = False, out=sys.stdo
         return 1
 
     blocked = [path for path in stale if current[path] is not None and has_work(path)]
-    if blocked:
-        for path in blocked:
-            print(f"error: {path} holds outputs or execution counts (someone's work); not overwriting it", file=err)
-        print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
-              file=err)
-        return 1
-    notebooks.mkdir(parents=True, exist_ok=True)
-    for path in stale:
-        _write(path, expected[path])
-        print(f"wrote {path}", file=out)
-    print(f"{len(expected) - len(stale)} unchanged, {len(stale)} written", file=out)
-    return 0
+    return _write_all(expected, stale, blocked, notebooks, out, err)
 
 
 def main(args) -> int:

@@ -232,6 +232,19 @@ def test_hanging_notebooks_time_out(tmp_path, monkeypatch):
     assert hashes(subs) == before
 
 
+def _grade_lesson_notebooks(folder: Path, tmp_path: Path) -> list:
+    """Grade copies of the lesson's notebooks 01-05 of ``folder``; every row ran cleanly, in order."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for path in sorted(folder.glob("0[1-5]_*.ipynb")):
+        shutil.copy(path, subs / path.name)
+    rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
+    assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
+    for row in rows:
+        assert (row.status, row.note) == ("ok", ""), row
+    return rows
+
+
 @pytest.mark.slow
 def test_solutions_score_full_marks(tmp_path):
     """CI: the lesson's solution notebooks (01-05) graded as submissions score full marks on every exercise.
@@ -240,14 +253,8 @@ def test_solutions_score_full_marks(tmp_path):
     mistakes); its notebook, whose five training runs take minutes, is executed by nbval, not graded again here
     (`make grade-solutions` grades it with the rest).
     """
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    for path in sorted(grade.SOLUTIONS.glob("0[1-5]_*.ipynb")):
-        shutil.copy(path, subs / path.name)
-    rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
-    assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
+    rows = _grade_lesson_notebooks(grade.SOLUTIONS, tmp_path)
     for row in rows:
-        assert (row.status, row.note) == ("ok", ""), row
         for ex_id, result in row.results.items():
             assert result.score == checks.EXERCISES[ex_id].points, (row.file, ex_id, result.message)
 
@@ -255,14 +262,8 @@ def test_solutions_score_full_marks(tmp_path):
 @pytest.mark.slow
 def test_untouched_student_notebooks_are_not_attempted(tmp_path):
     """Every stub of every student notebook, as generated, grades to "not attempted" (and no cell raises)."""
-    subs = tmp_path / "submissions"
-    subs.mkdir()
-    for path in sorted((grade.SOLUTIONS.parent / "notebooks").glob("0[1-5]_*.ipynb")):  # 08: see the test above
-        shutil.copy(path, subs / path.name)
-    rows = grade.grade(grade.find_submissions(subs), timeout=600, jobs=2, progress=False)
-    assert [r.file[:2] for r in rows] == ["01", "02", "03", "04", "05"]
+    rows = _grade_lesson_notebooks(grade.SOLUTIONS.parent / "notebooks", tmp_path)  # 08: see the test above
     for row in rows:
-        assert (row.status, row.note) == ("ok", ""), row
         for ex_id, result in row.results.items():
             assert (result.status, result.score) == ("not attempted", 0), (row.file, ex_id, result.message)
         assert set(row.results) == {e for e, ex in checks.EXERCISES.items() if ex.notebook == row.file[:2]}
