@@ -130,3 +130,33 @@ class MeanFlowConfig:
     p: float = 0.75  # adaptive weight 1 / (||err||^2 + c)^p, the paper's CIFAR-10 power
     c: float = 1e-3  # ... and its constant
     eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
+class GuidedTeacherConfig:
+    """Class-conditional EDM teacher with label dropout (Ho & Salimans 2022), in a PCA latent (notebook 09)."""
+
+    steps: int = 2000  # Adam steps: in the 20-d latent the teacher's guided samples stop improving about here
+    batch: int = 256  # from 1,438 training digits, as notebook 07
+    lr: float = 2e-3  # notebook 07's rate for the digits teacher
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    P_mean: float = -1.2  # ln sigma ~ N(P_mean, P_std^2), as the course's teacher
+    P_std: float = 1.6  # ... widened from EDM's 1.2, as the course's teacher
+    uncond_share: float = 0.2  # p_uncond: share of each batch trained with the "no label" token (the paper's 0.1-0.2)
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
+class LCMConfig:
+    """Guided consistency distillation with skipping steps (Luo et al. 2023, Alg. 1), shortened for a CPU (notebook 09)."""
+
+    steps: int = 1000  # Adam steps; each costs two guided teacher calls (Heun), i.e. four teacher evaluations
+    batch: int = 256  # pairs per step, as for the teacher
+    lr: float = 1e-3  # as course distillation: the student starts from the teacher's weights
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    N: int = 40  # levels of the Karras grid; the teacher steps k of them at once
+    skip: int = 4  # k, the skipping interval: one teacher step from sigmas[i] to sigmas[i + k]
+    w_min: float = 0.0  # guidance scales drawn uniformly from [w_min, w_max] per sample: one model for every w ...
+    w_max: float = 4.0  # ... up to 4 (w = 1 is plain conditional sampling)
+    target_decay: float = 0.95  # mu of the target EMA, as course distillation
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model

@@ -1,0 +1,62 @@
+"""A latent space for the digits: PCA, the honest linear baseline of an autoencoder (notebook 09).
+
+Latent diffusion (Rombach et al. 2022, arXiv:2112.10752) trains the generator on codes z = E(x) of a fixed
+encoder and decodes its samples with D(z). Here E and D are PCA: z = (x - mean) V^T / scale keeps the top
+``dim`` principal directions V (dim, 64) of the training images, and D(z) = scale z V + mean maps back. One
+``scale`` for all coordinates keeps the relative variances (the leading directions stay the big ones) and
+makes the codes' overall std 1.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import _validate
+
+
+def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean (d,), top ``dim`` principal directions V (dim, d), their variances (dim,): SVD of the centred data (Pearson 1901)."""
+    x = _validate.points_2d("x", x, dim=None).double()
+    dim = _validate.int_at_least("dim", dim, 1)
+    if dim > x.shape[1]:
+        raise ValueError(f"dim must be at most the data's {x.shape[1]} coordinates, got {dim}")
+    mean = x.mean(0)
+    _, s, vh = torch.linalg.svd(x - mean, full_matrices=False)
+    sign = torch.where(vh[:dim].sum(1) < 0, -1.0, 1.0).to(vh)  # a fixed sign per direction: the same codes on every run
+    return mean.float(), (sign[:, None] * vh[:dim]).float(), (s[:dim] ** 2 / x.shape[0]).float()
+
+
+class PCACodec(nn.Module):
+    """Encoder z = (x - mean) V^T / scale and decoder x = scale z V + mean (PCA, Hotelling 1933)."""
+
+    def __init__(self, mean: torch.Tensor, directions: torch.Tensor, scale: float):
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("directions", directions.float())
+        self.scale = _validate.positive_float("scale", scale)
+
+    @classmethod
+    def fit(cls, x: torch.Tensor, dim: int) -> PCACodec:
+        """The top ``dim`` directions of ``x``; scale = sqrt of the mean variance kept, so codes have overall std 1."""
+        mean, directions, variances = principal_directions(x, dim)
+        return cls(mean, directions, float(variances.mean().sqrt()))
+
+    @property
+    def dim(self) -> int:
+        return self.directions.shape[0]
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """z = (x - mean) V^T / scale: (n, d) -> (n, dim)."""
+        return (x - self.mean) @ self.directions.T / self.scale
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """x = scale z V + mean: (n, dim) -> (n, d)."""
+        return self.scale * z @ self.directions + self.mean
+
+
+def explained_variance(x: torch.Tensor, codec: PCACodec) -> float:
+    """1 - ||x - D(E(x))||^2 / ||x - mean||^2: the share of the data's variance the codes keep."""
+    x = x.double()
+    rec = codec.decode(codec.encode(x.float())).double()
+    return float(1 - (x - rec).pow(2).sum() / (x - codec.mean.double()).pow(2).sum())
