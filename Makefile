@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[lab,grade,test]'  # the runtime set plus every extra
+	$(PY) -m pip install --quiet -e '.[lab,grade,test,nbgrader,dask]'  # the runtime set plus every extra
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cmlesson)" >/dev/null
 	touch $(STAMP)
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m cmlesson {bench,student,grade,checkpoints}``."""
+"""Command line: ``python -m cmlesson {bench,student,grade,nbgrader,checkpoints}``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line's parser (tests parse with it too, so that every default lives here only)."""
     parser = argparse.ArgumentParser(prog="python -m cmlesson", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -21,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     student.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
 
     grade = sub.add_parser("grade", help="grade a folder of submitted notebooks into a CSV")
-    grade.add_argument("submissions", nargs="?", help="folder of submitted .ipynb files")
+    grade.add_argument("submissions", nargs="*", metavar="SUBMISSIONS",
+                       help="folder of submitted .ipynb files; or: merge CSV... (join the CSVs of --shard runs into --out)")
     grade.add_argument("--out", default="grades.csv", help="CSV (or results.json) to write, atomically")
     grade.add_argument("--solutions", action="store_true", help="grade the solutions/ notebooks (must score full marks)")
     grade.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per notebook")
@@ -30,16 +32,29 @@ def main(argv: list[str] | None = None) -> int:
                        help="isolate each kernel with bubblewrap (auto: refuse to grade if it cannot); none: no isolation")
     grade.add_argument("--format", choices=("csv", "gradescope", "prairielearn"), default="csv",
                        help="csv (one row per file), or one student's results.json for Gradescope or PrairieLearn")
+    grade.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
+                       help="where the notebooks run: a local pool of --jobs kernels, or a Dask distributed cluster")
+    grade.add_argument("--shard", default=None, metavar="I/N",
+                       help="grade only slice I of N (I from 0, e.g. $SLURM_ARRAY_TASK_ID/N); join them with grade merge")
+
+    nbg = sub.add_parser("nbgrader", help="write the graded notebooks as an nbgrader course (source/ and nbgrader_config.py)")
+    nbg.add_argument("out", metavar="OUT", help="the nbgrader course folder to write (nothing there is overwritten)")
 
     sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "bench":
         from . import bench as mod
     elif args.command == "student":
         from . import student as mod
     elif args.command == "grade":
         from . import grade as mod
+    elif args.command == "nbgrader":
+        from . import nbgrader_course as mod
     else:
         from . import checkpoints as mod
     return mod.main(args)

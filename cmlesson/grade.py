@@ -23,6 +23,7 @@ gradable notebook, or the results file was tampered with).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import copy
 import csv
 import io
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +48,11 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
 from . import exercises, platforms, sandbox
+from .exercises._kernel import EXERCISE_LIMIT_S
 from .training import available_cpus
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
-EXERCISE_LIMIT_S = 120.0  # one student function, inside the grader's cell
 GRADER_SLACK_S = 60.0  # the grader's cell beyond its functions' limits: importing, loading the assets, writing
 INTERRUPT_GRACE_S = 10.0  # how long an interrupted cell may take to stop before the kernel counts as unresponsive
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
@@ -515,15 +517,100 @@ def summary(rows: list[Row], seconds: float) -> str:
     return "\n".join(lines)
 
 
+# --- more than one machine -----------------------------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``--shard I/N`` as (I, N): I counts from 0, as ``$SLURM_ARRAY_TASK_ID`` and ``$JOB_COMPLETION_INDEX`` do."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 0 <= int(m[1]) < int(m[2]):
+        raise ValueError(f"--shard {text!r}: expected I/N with N >= 1 and 0 <= I < N (I counts from 0, "
+                         "like $SLURM_ARRAY_TASK_ID)")
+    return int(m[1]), int(m[2])
+
+
+def shard(files: list[Path], i: int, n: int) -> list[Path]:
+    """Slice ``i`` of ``n`` of the sorted files: every n-th, from the i-th (neighbours in name go to different jobs)."""
+    return files[i::n]
+
+
+def merge_csv(texts: dict[str, str]) -> str:
+    """One CSV from the CSVs of the shards ({name: text}): what one unsharded run would have written, byte for byte
+    (same header, rows in the order of the file names). Raises ValueError for another header or a file graded twice."""
+    header, rows, seen = columns(), [], {}
+    for name, text in texts.items():
+        reader = csv.reader(io.StringIO(text, newline=""))
+        first = next(reader, None)
+        if first != header:
+            raise ValueError(f"{name}: not a grades CSV of this version of the course (its header differs)")
+        for record in reader:
+            if record[0] in seen:
+                raise ValueError(f"{record[0]!r} is graded in both {seen[record[0]]} and {name}")
+            seen[record[0]] = name
+            rows.append(record)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(sorted(rows, key=lambda r: r[0]))  # find_submissions' order: by name
+    return buf.getvalue()
+
+
+@contextlib.contextmanager
+def executor_for(spec: str) -> Iterator[cf.Executor | None]:
+    """``local`` (None: :func:`grade` makes its own pool) or ``dask://HOST:PORT``: the executor of that Dask
+    distributed scheduler, one submission per task (the sandbox and the time limit apply on the worker)."""
+    if spec == "local":
+        yield None
+        return
+    if not spec.startswith("dask://") or not spec[len("dask://"):]:
+        raise ValueError(f"--executor {spec!r}: expected local or dask://HOST:PORT (a Dask scheduler's address)")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("--executor dask://... needs the distributed package: pip install 'cmlesson[dask]'") from None
+    client = Client("tcp://" + spec[len("dask://"):], timeout="20s")
+    try:
+        yield client.get_executor(pure=False)  # two equal files are still two submissions
+    finally:
+        client.close()
+
+
+def merge_main(args) -> int:
+    """``python -m cmlesson grade merge CSV... --out FILE``."""
+    paths = [Path(p) for p in args.submissions[1:]]
+    if not paths:
+        print("error: grade merge needs the shards' CSV files", file=sys.stderr)
+        return 2
+    try:
+        text = merge_csv({str(p): p.read_text(encoding="utf-8") for p in paths})
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    write_atomic(Path(args.out), text)
+    print(f"merged {len(paths)} CSV files, {text.count(chr(10)) - 1} rows, into {args.out}")
+    return 0
+
+
 def main(args) -> int:
     """Entry point of ``python -m cmlesson grade``: 0 when every file got its row, 1 when the grader failed
     (or, with --solutions, when a solution notebook does not score full marks), 2 for bad arguments."""
+    submissions = list(args.submissions or [])
+    if submissions[:1] == ["merge"]:
+        return merge_main(args)
     if args.solutions:
         folder = SOLUTIONS
-    elif args.submissions:
-        folder = Path(args.submissions)
+    elif len(submissions) == 1:
+        folder = Path(submissions[0])
     else:
-        print("error: give a SUBMISSIONS folder, or --solutions", file=sys.stderr)
+        print("error: give one SUBMISSIONS folder, or --solutions (or: grade merge CSV...)", file=sys.stderr)
+        return 2
+    try:
+        part = parse_shard(args.shard) if args.shard else None
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if part and args.format != "csv":
+        print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student", file=sys.stderr)
         return 2
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
@@ -534,11 +621,14 @@ def main(args) -> int:
         if not files:
             print(f"error: no notebooks in {folder}", file=sys.stderr)
             return 1
+    if part:
+        files = shard(files, *part)
     torch.set_num_threads(1)  # the kernels need the cores; the judges are light
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # nbclient leaves tasks behind when a kernel dies
     start = time.perf_counter()
     try:
-        rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox)
+        with executor_for(args.executor) as executor:
+            rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox, executor=executor)
         write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text))
     except Exception as err:
         why = (f"cannot grade with --sandbox {args.sandbox}: {err}" if isinstance(err, sandbox.SandboxError)

@@ -22,6 +22,7 @@ from grading_fixtures import corpus as C
 from torch import nn
 
 from cmlesson import checks, data, grade, parameterization
+from cmlesson.__main__ import parser
 from cmlesson.config import NetworkConfig
 from cmlesson.exercises import ladder as ladder_exercise
 from cmlesson.networks import NoiseConditionedMLP
@@ -141,8 +142,10 @@ def hashes(folder: Path) -> dict[str, str]:
 
 def args(folder: Path | None, out: Path, timeout: float = 120, solutions: bool = False,
          sandbox: str = "auto") -> argparse.Namespace:
-    return argparse.Namespace(submissions=str(folder) if folder else None, out=str(out), solutions=solutions,
-                              timeout=timeout, jobs=2, sandbox=sandbox, format="csv")
+    """The parsed command line ``grade [FOLDER] --out OUT ...``, by the command's own parser (its defaults)."""
+    argv = ["grade", *([str(folder)] if folder else []), "--out", str(out), "--timeout", str(timeout), "--jobs", "2",
+            "--sandbox", sandbox, *(["--solutions"] if solutions else [])]
+    return parser().parse_args(argv)
 
 
 def read_csv(path: Path) -> dict[str, dict[str, str]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from grading_fixtures import corpus as C
 
 from cmlesson import exercises, grade, platforms
+from cmlesson.__main__ import parser
 
 
 def rows() -> list[grade.Row]:
@@ -47,8 +47,8 @@ def test_grade_command_writes_results_json_even_when_it_fails(tmp_path, monkeypa
     subs.mkdir()
     (subs / "empty.ipynb").write_bytes(b"")
     out = tmp_path / "results.json"
-    args = argparse.Namespace(submissions=str(subs), out=str(out), solutions=False, timeout=10, jobs=1, sandbox="none",
-                              format="gradescope")
+    args = parser().parse_args(["grade", str(subs), "--out", str(out), "--timeout", "10", "--jobs", "1", "--sandbox", "none",
+                                "--format", "gradescope"])
     assert grade.main(args) == 0
     assert json.loads(out.read_text())["output"] == "empty.ipynb: invalid, 0/0; empty file"
     monkeypatch.setattr(grade, "grade", lambda *a, **k: 1 / 0)

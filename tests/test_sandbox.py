@@ -3,7 +3,6 @@ sandbox's own pieces. bubblewrap is required (the Makefile installs Debian's ``b
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import secrets
@@ -17,6 +16,7 @@ import pytest
 from grading_fixtures import hostile
 
 from cmlesson import grade, sandbox
+from cmlesson.__main__ import parser
 
 
 def tree(folder: Path) -> dict[str, str]:
@@ -149,8 +149,7 @@ def test_probe_explains_a_refused_user_namespace(monkeypatch):
 def test_grade_command_refuses_without_the_sandbox(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sandbox, "probe", lambda: "bwrap cannot start a kernel here: no")
     (tmp_path / "a.ipynb").write_text("{}")
-    args = argparse.Namespace(submissions=str(tmp_path), out=str(tmp_path / "g.csv"), solutions=False,
-                                    timeout=10, jobs=1, sandbox="auto", format="csv")
+    args = parser().parse_args(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), "--timeout", "10", "--jobs", "1"])
     assert grade.main(args) == 1
     assert "--sandbox none" in capsys.readouterr().err and not (tmp_path / "g.csv").exists()
 
