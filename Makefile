@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench bench-readme nbtest grade-solutions student venv debs clean
+.PHONY: lab test check bench bench-readme bench-grading nbtest grade-solutions student venv debs clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,10 @@ bench: venv
 ## make bench-readme: the benchmark plus every notebook's running time and peak memory, written into README.md
 bench-readme: venv
 	$(PY) -m cmlesson bench --notebooks --readme README.md
+
+## make bench-grading: what the grader's sandbox and a two-worker Dask cluster cost, on a class of 30 submissions
+bench-grading: venv debs
+	$(PY) tests/bench_grading.py
 
 ## make grade-solutions: grade the solution notebooks (they must score full marks)
 grade-solutions: venv

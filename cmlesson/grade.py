@@ -282,15 +282,34 @@ def _cell_label(nb: nbformat.NotebookNode, index: int | None) -> str:
     return f"cell {index + 1} ({first[:40]!r})"
 
 
-def _kernel_threads(jobs: int) -> int:
-    """Threads per kernel: this machine's CPUs shared between the kernels it runs at once (a Dask worker's own
-    thread count where this runs inside one)."""
+def _dask_worker():
+    """The Dask worker this runs in, or None."""
     try:
         from distributed import get_worker
 
-        jobs = get_worker().state.nthreads
+        return get_worker()
     except (ImportError, ValueError, AttributeError):
-        pass
+        return None
+
+
+def _host_threads(worker) -> int:
+    """The threads of every Dask worker on this worker's host (several worker processes may share one machine)."""
+    try:
+        from distributed import get_client
+
+        host = worker.address.rsplit(":", 1)[0]
+        workers = get_client().scheduler_info(n_workers=-1)["workers"]
+        return sum(w["nthreads"] for address, w in workers.items() if address.rsplit(":", 1)[0] == host)
+    except Exception:  # the scheduler cannot be asked: count this worker's own threads
+        return worker.state.nthreads
+
+
+def _kernel_threads(jobs: int) -> int:
+    """Threads per kernel: this machine's CPUs shared between the kernels it runs at once (on a Dask worker, the
+    threads of every worker on its host: each thread runs one kernel)."""
+    worker = _dask_worker()
+    if worker is not None:
+        jobs = _host_threads(worker)
     return max(1, available_cpus() // max(1, jobs))
 
 
@@ -364,6 +383,8 @@ def grade_submission(sub: Submission, opts: Options) -> Row:
     """One submission's row, its grader assets loaded here: what a local thread or a remote worker runs."""
     if sub.problem is not None:
         return invalid_row(sub)
+    if _dask_worker() is not None:
+        torch.set_num_threads(1)  # as `grade` does locally: the kernels need the cores, the judges are light
     assets = exercises.grader_assets(sub.exercises)
     return judge(sub, run_safely(sub, opts, exercises.kernel_arrays(assets)), assets)
 

@@ -328,3 +328,56 @@ def plot_level_usage(ax, sigmas, probs: Mapping[str, object], title: str) -> Non
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+
+
+# --- the training pair, as a diagram (notebooks 02 and 03) -------------------------------------------------------
+
+
+def _trajectory(s: np.ndarray) -> np.ndarray:
+    """A made-up probability-flow path, x as a function of log sigma: a data point at the left, noise at the right."""
+    return 0.6 + 0.9 * np.tanh(1.3 * (s - 0.8)) + 0.25 * s
+
+
+def _pair_schematic(ax, lower_label: str, step_label: str, title: str, off: float) -> None:
+    s = np.linspace(0.0, 3.0, 200)  # log sigma, from sigma_min (0) to beyond sigma_max's side
+    ax.plot(s, _trajectory(s), color="0.75", lw=2, zorder=1, label="the ODE path through the noisy point")
+    hi, lo = 2.3, 1.6
+    x_hi, x_lo = _trajectory(hi), _trajectory(lo) + off  # the lower point sits a little off the path: a solver's error
+    x0 = _trajectory(0.0)
+    ax.axvline(0.0, color="C2", lw=1.5, zorder=1)
+    ax.text(0.05, -0.95, r"boundary $\sigma_\mathrm{min}$: $f(x, \sigma_\mathrm{min}) = x$",
+            color="C2", fontsize=8, va="bottom")
+    ax.annotate("", xy=(lo, x_lo), xytext=(hi, x_hi), arrowprops={"arrowstyle": "->", "color": "C1", "lw": 1.8})
+    ax.text((hi + lo) / 2, max(x_hi, x_lo) + 0.12, step_label, color="C1", fontsize=8, ha="center")
+    online_end, target_end = x0 + 0.18, x0 - 0.12  # the two outputs, not yet equal: the loss pulls them together
+    ax.annotate("", xy=(0.02, online_end), xytext=(hi, x_hi),
+                arrowprops={"arrowstyle": "->", "color": "C0", "lw": 1.6, "connectionstyle": "arc3,rad=0.25"})
+    ax.annotate("", xy=(0.02, target_end), xytext=(lo, x_lo),
+                arrowprops={"arrowstyle": "->", "color": "C3", "lw": 1.6, "ls": "--", "connectionstyle": "arc3,rad=-0.2"})
+    ax.text(0.75, x_hi + 0.3, r"online $f_\theta(x_{\sigma_i}, \sigma_i)$ (gradient)", color="C0", fontsize=8)
+    ax.text(lo - 1.15, x_lo - 0.75, r"target $f_{\theta^-}(\cdot, \sigma_{i+1})$ (no gradient)", color="C3", fontsize=8)
+    ax.plot([hi], [x_hi], "o", color="C0", ms=7, zorder=3)
+    ax.plot([lo], [x_lo], "s", color="C3", ms=7, zorder=3)
+    ax.text(hi + 0.07, x_hi - 0.05, r"$x_{\sigma_i} = x_0 + \sigma_i z$", fontsize=8, va="top")
+    ax.text(lo + 0.07, x_lo - 0.08, lower_label, fontsize=8, va="top")
+    ax.plot([0.0, 0.0], [target_end, online_end], color="k", lw=3, zorder=4, solid_capstyle="butt")
+    ax.text(0.07, x0 + 0.02, r"loss $d(\cdot,\cdot)$", fontsize=8, va="center")
+    ax.plot([0.0], [x0], "*", color="k", ms=10, zorder=5)
+    ax.set(xlim=(-0.3, 3.1), ylim=(-1.0, 2.9), xticks=[0, lo, hi], yticks=[],
+           xticklabels=[r"$\sigma_\mathrm{min}$", r"$\sigma_{i+1}$", r"$\sigma_i$"],
+           xlabel=r"noise level $\sigma$ (log scale, schematic)", ylabel="x (one coordinate)", title=title)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+
+
+def cd_pair_schematic(ax) -> None:
+    """Consistency distillation's training pair (Song et al. 2023, Alg. 2): the teacher's ODE step down one level,
+    the online model on the noisier point, the target model on the teacher's point, the loss between their outputs."""
+    _pair_schematic(ax, r"$\hat x_{\sigma_{i+1}}$ (teacher's Heun step)", "teacher: one Heun step of the ODE",
+                    "Distillation pair: two points of one ODE path, one output", off=0.12)
+
+
+def ct_pair_schematic(ax) -> None:
+    """Consistency training's pair (Song et al. 2023, Alg. 3): the lower point is x_0 + sigma_{i+1} z, the same data point
+    and noise as the upper one, in place of the teacher's step (off the ODE path by an error that shrinks with the gap)."""
+    _pair_schematic(ax, r"$x_0 + \sigma_{i+1} z$ (same $x_0$, same $z$)", r"no teacher: the same $z$, scaled down",
+                    "Training pair without a teacher", off=-0.22)

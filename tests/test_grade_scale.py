@@ -6,19 +6,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from grading_fixtures import cluster
 from grading_fixtures import corpus as C
 
 from cmlesson import grade
 from cmlesson.__main__ import parser
-
-BIN = Path(sys.executable).parent
+from cmlesson.training import available_cpus
 
 
 def build_class(folder: Path) -> None:
@@ -43,35 +39,8 @@ def grade_csv(folder: Path, out: Path, *extra: str) -> str:
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """A scheduler and two one-thread workers, each its own process, on 127.0.0.1; yields the scheduler's address."""
-    scheduler_file = tmp_path / "scheduler.json"
-    env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}  # no retry of a task that killed a worker
-    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                               "--scheduler-file", str(scheduler_file)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        deadline = time.monotonic() + 60
-        while not scheduler_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for i in range(2):
-            procs.append(subprocess.Popen([str(BIN / "dask"), "worker", "--scheduler-file", str(scheduler_file),
-                                           "--nthreads", "1", "--no-nanny", "--no-dashboard", "--name", f"w{i}",
-                                           "--local-directory", str(tmp_path / f"w{i}")], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        from distributed import Client
-
-        with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
-            client.wait_for_workers(2, timeout=120)
-            address = client.scheduler.address
+    with cluster.dask_cluster(tmp_path) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 @pytest.mark.slow
@@ -93,6 +62,10 @@ def test_shards_merge_into_the_unsharded_csv_and_dask_writes_the_same(tmp_path, 
     assert run_grade("merge", *map(str, reversed(parts)), "--out", str(merged)) == 0
     assert merged.read_text() == whole
 
+    from distributed import Client
+
+    with Client(dask_cluster) as client:  # two one-thread workers on this host: each kernel gets half the CPUs
+        assert client.submit(grade._kernel_threads, 1, pure=False).result() == max(1, available_cpus() // 2)
     host_port = dask_cluster.removeprefix("tcp://")
     assert grade_csv(subs, tmp_path / "dask.csv", "--executor", f"dask://{host_port}") == whole
 

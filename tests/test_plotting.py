@@ -1,9 +1,11 @@
-"""The course's scatter grids: every panel shown, at most three a row, the same limits in every panel."""
+"""The course's figures: scatter grids (every panel shown, at most three a row, the same limits in every panel) and
+the diagram of the training pair (every part of it named)."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -26,3 +28,16 @@ def test_scatter_panels_share_limits_and_stay_readable():
     assert len({(ax.get_xlim(), ax.get_ylim()) for ax in shown}) == 1, "one set of limits for every panel"
     width, height = fig.get_size_inches()
     assert width <= 4.5 * height
+
+
+@pytest.mark.parametrize("draw, step", [(plotting.cd_pair_schematic, "teacher: one Heun step"),
+                                        (plotting.ct_pair_schematic, "no teacher")])
+def test_pair_schematic_names_every_part_of_the_training_pair(draw, step):
+    fig, ax = plt.subplots()
+    draw(ax)
+    texts = " ".join(t.get_text() for t in ax.texts)
+    for part in ("online", "(gradient)", "target", "(no gradient)", "boundary", "loss", step):
+        assert part in texts, part
+    assert [t.get_text() for t in ax.get_xticklabels()] == [r"$\sigma_\mathrm{min}$", r"$\sigma_{i+1}$", r"$\sigma_i$"]
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    plt.close(fig)

@@ -1,0 +1,70 @@
+"""The grader's benchmark (``make bench-grading``; not a test): what the sandbox and a Dask cluster cost.
+
+A class of 30 notebook-01 submissions made from the test corpus (right answers, each known mistake, stubs) is
+graded four ways, each on the same files with two kernels at a time: a local pool without the sandbox and with
+it, and then with the default sandbox on a Dask cluster of two one-thread workers (separate processes on this
+machine) against the local pool. Prints one line per way, and the ratios.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from grading_fixtures import cluster  # noqa: E402
+from grading_fixtures import corpus as C  # noqa: E402
+
+from cmlesson import grade, sandbox  # noqa: E402
+
+N_SUBMISSIONS = 30
+
+
+def build_class(folder: Path) -> list[Path]:
+    """30 notebook-01 submissions: every right answer, each coefficient, multistep and two-step mistake, and stubs."""
+    variants = {"coefficients": [C.CORRECT["coefficients"], C.STUBS["coefficients"], *C.WRONG["coefficients"].values()],
+                "multistep": [C.CORRECT["multistep"], C.STUBS["multistep"], *C.WRONG["multistep"].values()],
+                "two_step": [C.CORRECT["two_step"], *C.WRONG["two_step"].values()]}
+    combos = zip(*(itertools.islice(itertools.cycle(v), N_SUBMISSIONS) for v in variants.values()), strict=True)
+    folder.mkdir()
+    return [C.write(folder / f"student_{i:02d}.ipynb", *cells) for i, cells in enumerate(combos)]
+
+
+def timed(files: list[Path], **kw) -> tuple[float, str]:
+    start = time.perf_counter()
+    rows = grade.grade(files, jobs=2, progress=False, **kw)
+    return time.perf_counter() - start, grade.csv_text(rows)
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="cmlesson-bench-grading-") as tmp:
+        files = build_class(Path(tmp) / "class")
+        bwrap = sandbox.probe() is None
+        t = {}
+        t["local, --sandbox none"], csv_none = timed(files, sandbox_mode="none")
+        mode = "bwrap" if bwrap else "none"
+        t[f"local, --sandbox {mode}"], csv_local = timed(files, sandbox_mode=mode)
+        with cluster.dask_cluster(Path(tmp)) as address:
+            from distributed import Client
+
+            with Client(address) as client:
+                t[f"dask, 2 workers, --sandbox {mode}"], csv_dask = timed(files, sandbox_mode=mode,
+                                                                        executor=client.get_executor(pure=False))
+    for name, seconds in t.items():
+        print(f"{name:<34} {seconds:7.1f} s for {len(files)} submissions")
+    names = list(t)
+    report = {"seconds": {k: round(v, 1) for k, v in t.items()}, "submissions": len(files),
+              "sandbox_over_none": round(t[names[1]] / t[names[0]], 3), "dask_over_local": round(t[names[2]] / t[names[1]], 3),
+              "same_csv": csv_none == csv_local == csv_dask}
+    print(f"sandbox / none: {report['sandbox_over_none']:.2f}x; dask / local pool: {report['dask_over_local']:.2f}x; "
+          f"the same CSV both ways: {report['same_csv']}")
+    print(json.dumps(report))
+    return 0 if report["same_csv"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
