@@ -1,8 +1,11 @@
 """Tiny pretrained models shipped with the package, so notebooks and widgets need not train first.
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
-model or scratch-trained consistency model, trained with the course defaults (seed 0). Weights are
-stored in float16 (about 240 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
+model or scratch-trained consistency model, trained with the course defaults (seed 0).
+``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
+of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
+consistency model (LCM) conditioned on the digit and on w. Weights are stored in float16 (240-460 KB each),
+loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
 Introduced in notebook 01.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -19,15 +23,32 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, training
-from .config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
+from . import data, guidance, judge, latent, lcm, training
+from .config import (
+    ConsistencyTrainingConfig,
+    DistillConfig,
+    GuidedTeacherConfig,
+    LCMConfig,
+    NetworkConfig,
+    NoiseConfig,
+    TeacherConfig,
+)
 from .ema import frozen_copy
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
-NAMES = ("teacher", "cd", "ct")
+MOONS_NAMES = ("teacher", "cd", "ct")
+DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
+NAMES = MOONS_NAMES + DIGITS_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
+DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
+DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and consistency model
+
+
+def path(name: str) -> Path:
+    """The file of checkpoint ``name``: ``<name>_moons.pt`` for the two-moons models, ``<name>.pt`` for the digits ones."""
+    return FOLDER / (f"{name}_{DATASET}.pt" if name in MOONS_NAMES else f"{name}.pt")
 
 
 def training_data() -> torch.Tensor:
@@ -45,7 +66,27 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         return training.train_distillation(teacher, pool, DistillConfig(), rho=noise.rho, seed=SEED, progress=progress)
     if name == "ct":
         return training.train_consistency(pool, ConsistencyTrainingConfig(), noise=noise, seed=SEED, progress=progress)
+    if name in DIGITS_NAMES:
+        return _train_digits(name, progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
+
+
+def _train_digits(name: str, progress: bool = True) -> training.Trained:
+    """Notebook 09's recipe: PCA to 20 numbers, the conditional teacher in the latent, LCM with skipping steps."""
+    start = time.perf_counter()
+    x_tr, y_tr, _, _ = data.digits_split(test_share=0.2, seed=SEED)
+    if name == "digits_classifier":
+        model = judge.train_classifier()
+        return training.Trained(model, model, [], time.perf_counter() - start)
+    codec = latent.PCACodec.fit(x_tr, DIGITS_LATENT_DIM)
+    if name == "digits_pca":
+        return training.Trained(codec, codec, [], time.perf_counter() - start)
+    z_tr = codec.encode(x_tr)
+    noise = training.noise_config_for(z_tr)
+    teacher = guidance.train_conditional_teacher(z_tr, y_tr, GuidedTeacherConfig(), noise=noise, net=DIGITS_NET,
+                                                 seed=SEED, progress=progress)
+    cm = lcm.train_lcm(teacher.model, z_tr, y_tr, LCMConfig(), rho=noise.rho, seed=SEED, progress=progress)
+    return training.Trained(cm.model, cm.online, cm.history, time.perf_counter() - start)
 
 
 def _sha256(path: Path) -> str:
@@ -58,6 +99,14 @@ def _manifest() -> dict:
 
 
 def _build(meta: dict) -> nn.Module:
+    if meta["kind"] == "pca":
+        return latent.PCACodec(torch.zeros(meta["data_dim"]), torch.zeros(meta["latent_dim"], meta["data_dim"]), meta["scale"])
+    if meta["kind"] == "classifier":
+        return judge.DigitClassifier(meta["hidden"], meta["data_dim"], meta["n_classes"])
+    if meta["kind"] == "lcm":
+        backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
+                                           guidance_embedding=True, max_guidance=meta["max_guidance"])
+        return lcm.ConditionalConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
     cls = EDMDenoiser if meta["kind"] == "edm" else ConsistencyFunction
     backbone = NoiseConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
     return cls(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
@@ -67,39 +116,53 @@ def load(name: str, progress: bool = True) -> nn.Module:
     """The shipped model ``name`` (frozen, eval mode); retrained in memory if its file is missing or altered."""
     if name not in NAMES:
         raise ValueError(f"name must be one of {NAMES}, got {name!r}")
-    meta, path = _manifest().get(name), FOLDER / f"{name}_{DATASET}.pt"
+    meta, file = _manifest().get(name), path(name)
     problem = None
-    if meta is None or not path.exists():
-        problem = f"checkpoint {path.name} is missing"
-    elif _sha256(path) != meta["sha256"]:
-        problem = f"checkpoint {path.name} does not match its SHA-256 in manifest.json"
+    if meta is None or not file.exists():
+        problem = f"checkpoint {file.name} is missing"
+    elif _sha256(file) != meta["sha256"]:
+        problem = f"checkpoint {file.name} does not match its SHA-256 in manifest.json"
     if problem is None:
         model = _build(meta)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(file, map_location="cpu", weights_only=True)
         model.load_state_dict({k: v.float() for k, v in state.items()})
         return frozen_copy(model)
     warnings.warn(f"{problem}; training it now with the course defaults instead", stacklevel=2)
     return _train(name, progress).model
 
 
-def save_all(progress: bool = True) -> dict:
-    """Retrain teacher, CD and CT with the course defaults and write them with a fresh manifest."""
+def _meta(name: str, model: nn.Module) -> dict:
+    """What :func:`_build` needs to rebuild ``model`` before its weights are loaded."""
+    if name in MOONS_NAMES:
+        return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
+                "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
+                "sigma_max": model.sigma_max, "dataset": DATASET}
+    if name == "digits_pca":
+        return {"kind": "pca", "data_dim": model.directions.shape[1], "latent_dim": model.dim, "scale": model.scale,
+                "dataset": "digits"}
+    if name == "digits_classifier":
+        return {"kind": "classifier", "data_dim": model.hidden.in_features, "hidden": model.hidden.out_features,
+                "n_classes": model.out.out_features, "dataset": "digits"}
+    b = model.backbone
+    return {"kind": "lcm", "data_dim": b.inp.in_features, "network": asdict(b.cfg), "n_classes": b.n_classes,
+            "max_guidance": b.max_guidance, "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
+            "sigma_max": model.sigma_max, "lcm": asdict(LCMConfig()), "dataset": "digits"}
+
+
+def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
+    """Retrain ``names`` (all by default) with the course defaults and write them; the manifest keeps the others."""
     FOLDER.mkdir(exist_ok=True)
-    manifest, teacher = {}, None
-    for name in NAMES:
+    manifest, teacher = {k: v for k, v in _manifest().items() if k in NAMES}, None
+    for name in names:
         trained = _train(name, progress, teacher)
         model = trained.model
         if name == "teacher":
             teacher = model
-        path = FOLDER / f"{name}_{DATASET}.pt"
-        torch.save({k: v.half() for k, v in model.state_dict().items()}, path)
-        manifest[name] = {
-            "kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
-            "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
-            "sigma_max": model.sigma_max, "sha256": _sha256(path), "bytes": path.stat().st_size,
-            "train_seconds": round(trained.seconds, 1), "dataset": DATASET, "seed": SEED,
-        }
-    (FOLDER / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        file = path(name)
+        torch.save({k: v.half() for k, v in model.state_dict().items()}, file)
+        manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
+                          "train_seconds": round(trained.seconds, 1), "seed": SEED}
+    (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
     return manifest
 
 

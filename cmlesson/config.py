@@ -136,7 +136,7 @@ class MeanFlowConfig:
 class GuidedTeacherConfig:
     """Class-conditional EDM teacher with label dropout (Ho & Salimans 2022), in a PCA latent (notebook 09)."""
 
-    steps: int = 2000  # Adam steps: in the 20-d latent the teacher's guided samples stop improving about here
+    steps: int = 1000  # Adam steps: a 500-step prototype already read 97.6% of its w = 1 samples as the requested digit
     batch: int = 256  # from 1,438 training digits, as notebook 07
     lr: float = 2e-3  # notebook 07's rate for the digits teacher
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
@@ -150,12 +150,14 @@ class GuidedTeacherConfig:
 class LCMConfig:
     """Guided consistency distillation with skipping steps (Luo et al. 2023, Alg. 1), shortened for a CPU (notebook 09)."""
 
-    steps: int = 1000  # Adam steps; each costs two guided teacher calls (Heun), i.e. four teacher evaluations
+    steps: int = 600  # Adam steps; each costs two guided teacher calls (Heun), i.e. four teacher evaluations. A 300-step
+    #                  prototype read >= 97% of 2-step samples at w = 2 as requested; notebook 09 must run in 3 minutes
     batch: int = 256  # pairs per step, as for the teacher
     lr: float = 1e-3  # as course distillation: the student starts from the teacher's weights
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     N: int = 40  # levels of the Karras grid; the teacher steps k of them at once
-    skip: int = 4  # k, the skipping interval: one teacher step from sigmas[i] to sigmas[i + k]
+    skip: int = 4  # k, the skipping interval: one teacher step from sigmas[i] to sigmas[i + k]; 10 jumps span the
+    #                40 levels. Notebook 09 measures it against k = 1 after 100, 300 and 600 steps
     w_min: float = 0.0  # guidance scales drawn uniformly from [w_min, w_max] per sample: one model for every w ...
     w_max: float = 4.0  # ... up to 4 (w = 1 is plain conditional sampling)
     target_decay: float = 0.95  # mu of the target EMA, as course distillation

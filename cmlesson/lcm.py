@@ -15,6 +15,7 @@ The diffusion runs in a latent space (:mod:`cmlesson.latent`); nothing here depe
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -103,8 +104,13 @@ def consistency_model_from(teacher: ConditionalEDMDenoiser, max_guidance: float)
 
 
 def train_lcm(teacher: ConditionalEDMDenoiser, x: torch.Tensor, labels: torch.Tensor, cfg: LCMConfig = LCMConfig(), *,
-              rho: float = NoiseConfig.rho, seed: int = 0, progress: bool = True) -> Trained:
-    """Guided consistency distillation with skipping steps (Luo et al. 2023, arXiv:2310.04378, Alg. 1); notebook 09."""
+              rho: float = NoiseConfig.rho, seed: int = 0, progress: bool = True,
+              callback: Callable[[int, nn.Module], None] | None = None) -> Trained:
+    """Guided consistency distillation with skipping steps (Luo et al. 2023, arXiv:2310.04378, Alg. 1); notebook 09.
+
+    ``callback(step, eval_model)``, if given, is called after every step with the step count so far (1, 2, ...) and
+    the evaluation-EMA model: a hook to measure quality during training (its time counts in ``seconds``).
+    """
     pool = labelled_pool(x, labels, seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -121,6 +127,8 @@ def train_lcm(teacher: ConditionalEDMDenoiser, x: torch.Tensor, labels: torch.Te
     def after_step(step: int) -> None:
         target.update(model, cfg.target_decay)
         ema.update(model)
+        if callback is not None:
+            callback(step + 1, ema.model)
 
     start = time.perf_counter()
     history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, f"LCM (k = {cfg.skip})", progress)

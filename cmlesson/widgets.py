@@ -3,6 +3,8 @@
 * :func:`schedule_explorer` (notebook 03): noise-level schedules and the CT curriculum N(k).
 * :func:`step_explorer` (notebook 05): consistency sampling with 1-10 steps against the data and the teacher.
 * :func:`trajectory_explorer` (notebook 01): teacher ODE paths and where the consistency function sends them.
+* :func:`digit_explorer` (notebook 09): ask the guided latent consistency model for digits, with a guidance
+  scale and 1-4 steps; the classifier reads every tile.
 
 Each returns an :class:`Explorer` (an ipywidgets ``VBox``): put it last in a cell. The models are the tiny
 checkpoints shipped with the package (:mod:`cmlesson.checkpoints`), so nothing trains inside a widget.
@@ -45,7 +47,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox, IdentityTransform
 from torch import nn
 
-from . import checkpoints, data, metrics, samplers, schedules
+from . import checkpoints, data, judge, lcm, metrics, samplers, schedules
 from .config import ConsistencyTrainingConfig, DistillConfig, NoiseConfig
 from .plotting import MOONS_LIMITS
 
@@ -697,6 +699,117 @@ def trajectory_explorer(cm: ModelSpec = None, teacher: nn.Module | None = None, 
 
 
 # --------------------------------------------------------------------------------------------------
+# 4. Digit explorer (notebook 09)
+
+DIGIT_ROWS, DIGIT_COLS = 4, 8  # tiles in the grid: 32 samples per redraw
+MAX_DIGITS = DIGIT_ROWS  # several requested digits share the grid, one row each
+MAX_STEPS = 4
+
+
+def parse_digits(text: str) -> list[int]:
+    """'7' or '1, 4, 7' -> [7] or [1, 4, 7]; :class:`InvalidInput` with a short message otherwise."""
+    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    if not parts or not all(re.fullmatch(r"\d", p) for p in parts):
+        raise InvalidInput(f"digits: type one to {MAX_DIGITS} digits 0-9, e.g. 7 or 1, 4, 7 (got {text.strip()!r})")
+    if len(parts) > MAX_DIGITS:
+        raise InvalidInput(f"digits: at most {MAX_DIGITS} at once, one row each (got {len(parts)})")
+    return [int(p) for p in parts]
+
+
+def digit_tiles(digits: Sequence[int]) -> torch.Tensor:
+    """The requested digit of each of the 32 tiles, row by row: one digit fills the grid, several share its rows."""
+    rows = [digits[r * len(digits) // DIGIT_ROWS] for r in range(DIGIT_ROWS)]
+    return torch.tensor(rows).repeat_interleave(DIGIT_COLS)
+
+
+def _mosaic(images: np.ndarray, side: int = data.DIGITS_SIDE) -> np.ndarray:
+    """Rows of side*side pixels -> one (DIGIT_ROWS (side+1) + 1, DIGIT_COLS (side+1) + 1) canvas, -1 between tiles."""
+    canvas = np.full((DIGIT_ROWS * (side + 1) + 1, DIGIT_COLS * (side + 1) + 1), -1.0)
+    for i, img in enumerate(images.reshape(-1, side, side)):
+        r, c = divmod(i, DIGIT_COLS)
+        canvas[1 + r * (side + 1): 1 + r * (side + 1) + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
+    return canvas
+
+
+@_course_style
+def digit_explorer(cm: nn.Module | None = None, codec: nn.Module | None = None, classifier: nn.Module | None = None) -> Explorer:
+    """Digit(s), guidance scale w and 1-4 steps -> 32 fresh samples of the guided latent consistency model, each read
+    by the classifier.
+
+    Introduced in notebook 09 (guidance and latent consistency models). ``cm`` (f(x, sigma, label, w)), ``codec``
+    (PCA encoder/decoder) and ``classifier`` (p(c | x) of 64-pixel images) default to the shipped checkpoints.
+    "new samples" draws fresh noise; the same settings and seed always give the same grid.
+    """
+    cm = cm if cm is not None else _load("digits_lcm")
+    codec = codec if codec is not None else _load("digits_pca")
+    classifier = classifier if classifier is not None else _load("digits_classifier")
+    w_max = float(getattr(cm.backbone, "max_guidance", 4.0))
+    controls = {
+        "w": W.FloatSlider(value=2.0, min=0.0, max=w_max, step=0.25, description="guidance w", readout_format=".2f",
+                           continuous_update=False, layout=_slider_layout(), style=_STYLE),
+        "steps": W.IntSlider(value=2, min=1, max=MAX_STEPS, description="steps", continuous_update=False,
+                             layout=_slider_layout(), style=_STYLE),
+        "digits": W.Text(value="7", description="digits", placeholder="e.g. 7 or 1, 4, 7", continuous_update=False,
+                         style=_STYLE, layout=W.Layout(width="360px")),
+        "seed": W.IntText(value=SEED, description="noise seed", style=_STYLE, layout=W.Layout(width="220px")),
+    }
+    new = W.Button(description="new samples", tooltip="draw fresh noise (noise seed + 1)")
+    new.on_click(lambda _: setattr(controls["seed"], "value", controls["seed"].value + 1))
+    c = controls
+    rows = [W.HBox([c["w"], c["steps"]]), W.HBox([c["digits"], c["seed"], new])]
+
+    fig, ax = _new_figure(7.2, 3.9, 1)
+    side = data.DIGITS_SIDE
+    image = ax.imshow(np.full((DIGIT_ROWS * (side + 1) + 1, DIGIT_COLS * (side + 1) + 1), -1.0), cmap="gray_r",
+                      vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_axis_off()  # no ticks, no frame: the tiles' own borders separate them
+    texts = [ax.text((i % DIGIT_COLS) * (side + 1) + 1.2, (i // DIGIT_COLS) * (side + 1) + 1.2, "", color="C3",
+                     fontsize=9, va="top", ha="left") for i in range(DIGIT_ROWS * DIGIT_COLS)]
+    ax.set_title(" ")
+    cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def samples(digits: tuple[int, ...], w: float, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (digits, round(w, 6), steps, seed)
+        if key not in cache:
+            labels = digit_tiles(digits)
+            g = torch.Generator().manual_seed(seed)
+            levels = samplers.multistep_sigmas(steps, cm.sigma_min, cm.sigma_max, cm.sigma_data)
+            with torch.no_grad():
+                z = lcm.sample_guided_consistency(cm, samplers.noise(len(labels), codec.dim, cm.sigma_max, g), levels,
+                                                  labels, w, generator=g)
+                x = codec.decode(z).clamp(-1, 1)
+                p = classifier(x)
+            cache[key] = (x.numpy(), p.numpy(), labels.numpy())
+        return cache[key]
+
+    def update(v: dict) -> tuple[str, Hashable]:
+        digits = tuple(parse_digits(v["digits"]))
+        w, steps, seed = float(v["w"]), int(v["steps"]), v["seed"]
+        if not 0 <= w <= w_max:
+            raise InvalidInput(f"guidance w must lie in [0, {w_max:g}], the range the model was trained on")
+        if not 1 <= steps <= MAX_STEPS:
+            raise InvalidInput(f"steps must be between 1 and {MAX_STEPS}")
+        if not isinstance(seed, int) or seed < 0:
+            raise InvalidInput("noise seed must be a whole number >= 0")
+        x, p, labels = samples(digits, w, steps, seed)
+        image.set_data(_mosaic(x))
+        read, conf = p.argmax(1), p.max(1) >= judge.CONFIDENT
+        for t, d, ok in zip(texts, read, conf, strict=True):
+            t.set_text(str(d) if ok else "?")
+        asked = ", ".join(map(str, digits))
+        ax.set_title(f"asked for {asked}; w = {w:g}, {steps} step{'s' * (steps > 1)} ({steps} evaluation{'s' * (steps > 1)})\n"
+                     f"red: the classifier's reading ('?' below confidence {judge.CONFIDENT:g})")
+        n, hits = len(read), int((read == labels).sum())
+        return (f"<b>{hits} of {n}</b> tiles read as the requested digit, <b>{int(conf.sum())} of {n}</b> with confidence "
+                f">= {judge.CONFIDENT:g} (noise seed {seed}). w = 0 ignores the request; w = 1 is plain conditional "
+                f"sampling; larger w trades variety for fidelity."), {ax: "fixed"}
+
+    return Explorer("Digit explorer", controls, rows, fig, update,
+                    "ask the guided latent consistency model for a digit",
+                    animated=[image, *texts, ax.title])
+
+
+# --------------------------------------------------------------------------------------------------
 # Latency benchmark
 
 _CHANGES: dict[str, list[tuple[str, object]]] = {
@@ -706,6 +819,8 @@ _CHANGES: dict[str, list[tuple[str, object]]] = {
                       ("teacher_steps", 10), ("teacher_steps", 30), ("model", "trained from scratch (CT)")],
     "trajectory_explorer": [("sigma", 0.1), ("sigma", 0.5), ("sigma", 5.0), ("sigma", 40.0), ("n_points", 24),
                             ("model", "trained from scratch (CT)")],
+    "digit_explorer": [("w", 1.0), ("w", 3.0), ("steps", 1), ("steps", 4), ("digits", "3"), ("digits", "1, 4, 7"),
+                       ("seed", 1), ("seed", 2)],
 }
 
 
@@ -717,7 +832,7 @@ def latency_samples(factories: Mapping[str, Callable[[], Explorer]] | None = Non
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
     factories = factories or {"schedule_explorer": schedule_explorer, "step_explorer": step_explorer,
-                              "trajectory_explorer": trajectory_explorer}
+                              "trajectory_explorer": trajectory_explorer, "digit_explorer": digit_explorer}
     out = {}
     for name, factory in factories.items():
         ex = factory()

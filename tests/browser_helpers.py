@@ -42,15 +42,16 @@ def free_port() -> int:
 
 
 def demo_notebook() -> nbformat.NotebookNode:
-    """A notebook with the three explorers, one per cell, as the course notebooks show them."""
+    """A notebook with the four explorers, one per cell, as the course notebooks show them."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# The three explorers (browser test)"),
+        nbformat.v4.new_markdown_cell("# The four explorers (browser test)"),
         nbformat.v4.new_code_cell("from cmlesson import widgets"),
         nbformat.v4.new_code_cell("widgets.schedule_explorer()"),
         nbformat.v4.new_code_cell("widgets.step_explorer()"),
         nbformat.v4.new_code_cell("widgets.trajectory_explorer()"),
+        nbformat.v4.new_code_cell("widgets.digit_explorer()"),
     ]
     return nb
 

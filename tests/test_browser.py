@@ -34,8 +34,8 @@ from browser_helpers import (
 
 pytestmark = pytest.mark.slow
 
-# (title shown in the widget, which of its sliders to move: N, CM steps, sigma)
-DEMO_EXPLORERS = [("Schedule explorer", 0), ("Step-count explorer", 0), ("Trajectory explorer", 0)]
+# (title shown in the widget, which of its sliders to move: N, CM steps, sigma, guidance w)
+DEMO_EXPLORERS = [("Schedule explorer", 0), ("Step-count explorer", 0), ("Trajectory explorer", 0), ("Digit explorer", 0)]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_explorers_render_and_redraw_in_jupyterlab(browser, lab):
     try:
         report[DEMO] = exercise(page, lab, DEMO, DEMO_EXPLORERS, timeout_ms=600_000)
         report[DEMO].update(bad_input_shows_a_message(page))
-        assert page.locator(EXPLORERS).count() == 3
+        assert page.locator(EXPLORERS).count() == len(DEMO_EXPLORERS)
         if course_notebook_with_trajectory_explorer() is not None:
             report[COURSE] = exercise(page, lab, COURSE, [("Trajectory explorer", 0)], timeout_ms=600_000)
     except BaseException:

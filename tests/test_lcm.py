@@ -112,8 +112,11 @@ def test_train_lcm_reduces_its_loss_and_keeps_the_class():
     net = NetworkConfig(hidden=32, depth=2)
     teacher = guidance.train_conditional_teacher(x, y, GuidedTeacherConfig(steps=300, batch=128, warmup=10), net=net,
                                                  progress=False)
-    cm = lcm.train_lcm(teacher.model, x, y, LCMConfig(steps=400, batch=128, warmup=10, N=40, skip=4), progress=False)
+    seen = []
+    cm = lcm.train_lcm(teacher.model, x, y, LCMConfig(steps=400, batch=128, warmup=10, N=40, skip=4), progress=False,
+                       callback=lambda step, model: seen.append((step, model)))
     assert len(cm.history) == 400 and cm.history[-1] < cm.history[0]
+    assert [s for s, _ in seen] == list(range(1, 401)) and seen[-1][1] is cm.model  # the evaluation EMA, every step
     z = samplers.noise(200, 2, 80.0, torch.Generator().manual_seed(1))
     labels = torch.arange(2).repeat(100)
     out = lcm.sample_guided_consistency(cm.model, z, [80.0], labels, 2.0)

@@ -261,3 +261,145 @@ def test_latency_samples_time_every_change(tiny):
     assert len(samples["schedule_explorer"]) == len(widgets._CHANGES["schedule_explorer"])
     assert len(samples["trajectory_explorer"]) == len(widgets._CHANGES["trajectory_explorer"])
     assert all(ms > 0 for ms in samples["schedule_explorer"] + samples["trajectory_explorer"])
+
+
+# ---------------------------------------------------------------------------------------------- digits
+
+
+class Always(nn.Module):
+    """A classifier that reads every image as ``digit`` with probability ``p``."""
+
+    def __init__(self, digit: int, p: float = 1.0):
+        super().__init__()
+        self.digit, self.p = digit, p
+
+    def forward(self, x):
+        out = torch.full((x.shape[0], 10), (1 - self.p) / 9)
+        out[:, self.digit] = self.p
+        return out
+
+
+@pytest.fixture
+def digit_models():
+    """A random tiny guided consistency model on a 20-number PCA code of the digits, and a random classifier."""
+    from cmlesson import data, judge, latent, lcm
+    from cmlesson.guidance import ConditionalEDMDenoiser, ConditionedMLP
+
+    torch.manual_seed(0)
+    backbone = ConditionedMLP(20, widgets_tiny_net())
+    nn.init.normal_(backbone.out.weight, std=0.3)
+    nn.init.normal_(backbone.label.weight)
+    cm = lcm.consistency_model_from(ConditionalEDMDenoiser(backbone, 1.0, 0.002, 80.0), 4.0).eval()
+    nn.init.normal_(cm.backbone.guidance[1].weight)
+    x, _ = data.digits()
+    return cm, latent.PCACodec.fit(x[:300], 20), judge.DigitClassifier().eval()
+
+
+def widgets_tiny_net():
+    from cmlesson.config import NetworkConfig
+
+    return NetworkConfig(hidden=16, depth=2)
+
+
+def test_digit_explorer_redraws_on_every_control(digit_models):
+    ex = widgets.digit_explorer(*digit_models)
+    assert_ok(ex)
+    for name, value in [("w", 3.0), ("steps", 4), ("digits", "1, 4, 7"), ("seed", 5)]:
+        before = ex.png
+        ex.controls[name].value = value
+        assert_ok(ex)
+        assert ex.png != before, name
+    assert "asked for 1, 4, 7" in ex.fig.axes[0].get_title() and "4 steps" in ex.fig.axes[0].get_title()
+
+
+def test_digit_explorer_shows_the_models_samples_and_the_classifiers_reading(digit_models):
+    from cmlesson import lcm
+
+    cm, codec, _ = digit_models
+    ex = widgets.digit_explorer(cm, codec, Always(7))
+    ex.controls["steps"].value = 1
+    ex.controls["seed"].value = 3
+    labels = widgets.digit_tiles([7])
+    g = torch.Generator().manual_seed(3)
+    z = lcm.sample_guided_consistency(cm, samplers.noise(32, 20, cm.sigma_max, g), [cm.sigma_max], labels, 2.0, generator=g)
+    expected = widgets._mosaic(codec.decode(z).clamp(-1, 1).numpy())
+    shown = ex.fig.axes[0].images[0].get_array()
+    assert np.allclose(shown, expected, atol=1e-5)
+    assert "32 of 32</b> tiles read as the requested digit" in ex.info.value
+    assert {t.get_text() for t in ex.fig.axes[0].texts} == {"7"}
+    ex.controls["digits"].value = "3"
+    assert "0 of 32</b> tiles read as the requested digit" in ex.info.value
+    unsure = widgets.digit_explorer(cm, codec, Always(7, p=0.5))
+    assert {t.get_text() for t in unsure.fig.axes[0].texts} == {"?"}  # below 0.9 confidence
+    assert "0 of 32</b> with confidence" in unsure.info.value
+
+
+def test_digit_tiles_give_each_requested_digit_whole_rows():
+    assert widgets.digit_tiles([7]).tolist() == [7] * 32
+    assert widgets.digit_tiles([1, 4]).tolist() == [1] * 16 + [4] * 16
+    assert widgets.digit_tiles([1, 4, 7]).reshape(4, 8)[:, 0].tolist() == [1, 1, 4, 7]
+    assert widgets.digit_tiles([0, 1, 2, 3]).reshape(4, 8)[:, 0].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(("text", "message"), [("x", "type one to 4 digits"), ("", "type one to 4 digits"),
+                                               ("12", "type one to 4 digits"), ("1,2,3,4,5", "at most 4")])
+def test_digit_explorer_rejects_bad_digits_and_keeps_the_figure(text, message, digit_models):
+    ex = widgets.digit_explorer(*digit_models)
+    good = ex.png
+    ex.controls["digits"].value = text
+    assert_invalid(ex, message, good)
+    ex.controls["digits"].value = "5"
+    assert_ok(ex)
+
+
+def test_digit_explorer_rejects_a_negative_seed(digit_models):
+    ex = widgets.digit_explorer(*digit_models)
+    good = ex.png
+    ex.controls["seed"].value = -1
+    assert_invalid(ex, "noise seed", good)
+
+
+def test_new_samples_button_draws_fresh_noise(digit_models):
+    ex = widgets.digit_explorer(*digit_models)
+    before = ex.png
+    button = ex.children[2].children[2]
+    button.click()
+    assert ex.controls["seed"].value == 1
+    assert_ok(ex)
+    assert ex.png != before
+
+
+def test_digit_explorer_turns_an_exception_into_a_short_message(digit_models):
+    cm, codec, classifier = digit_models
+
+    class Broken(nn.Module):
+        broken = False
+
+        def forward(self, x):
+            if self.broken:
+                raise RuntimeError("the judge broke")
+            return classifier(x)
+
+    judge = Broken()
+    ex = widgets.digit_explorer(cm, codec, judge)
+    good = ex.png
+    judge.broken = True
+    ex.controls["steps"].value = 3
+    assert ex.status == "error" and "RuntimeError: the judge broke" in ex.problem and ex.png == good
+
+
+def test_digit_explorer_partial_redraws_match_a_full_redraw(digit_models):
+    ex = widgets.digit_explorer(*digit_models)
+    for control, value in widgets._CHANGES["digit_explorer"]:
+        ex.controls[control].value = value
+        assert_ok(ex)
+    partial = ex.png
+    ex._background = None
+    ex.redraw()
+    assert np.array_equal(_pixels(partial), _pixels(ex.png))
+
+
+def test_latency_samples_time_the_digit_explorer(digit_models):
+    samples = widgets.latency_samples({"digit_explorer": lambda: widgets.digit_explorer(*digit_models)})
+    assert len(samples["digit_explorer"]) == len(widgets._CHANGES["digit_explorer"])
+    assert all(ms > 0 for ms in samples["digit_explorer"])

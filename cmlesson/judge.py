@@ -1,0 +1,55 @@
+"""The digits judge of notebooks 07 and 09 as a torch module, so a widget can read samples without the notebook.
+
+Notebooks 07 and 09 train scikit-learn's ``MLPClassifier`` (one hidden layer of 64 ReLU units) on the training
+digits; :class:`DigitClassifier` holds the same two layers, copied from it by :meth:`DigitClassifier.from_sklearn`,
+and is shipped as a checkpoint (:mod:`cmlesson.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import data
+
+CONFIDENT = 0.9  # a reading counts as confident at max_c p(c | x) >= 0.9 (notebook 07's confident share)
+
+
+class DigitClassifier(nn.Module):
+    """p(c | x) = softmax(W2 ReLU(W1 x + b1) + b2): a one-hidden-layer perceptron (Rumelhart et al. 1986)."""
+
+    def __init__(self, hidden: int = 64, n_pixels: int = 64, n_classes: int = 10):
+        super().__init__()
+        self.hidden = nn.Linear(n_pixels, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (n, 10) of images (n, 64), clipped to the pixel range [-1, 1] first."""
+        return self.out(torch.relu(self.hidden(x.clamp(-1, 1)))).softmax(-1)
+
+    @classmethod
+    def from_sklearn(cls, clf) -> DigitClassifier:
+        """The same function as a fitted ``MLPClassifier(hidden_layer_sizes=(h,))`` (ReLU, softmax output)."""
+        (w1, w2), (b1, b2) = clf.coefs_, clf.intercepts_
+        model = cls(w1.shape[1], w1.shape[0], w2.shape[1])
+        with torch.no_grad():
+            model.hidden.weight.copy_(torch.from_numpy(np.ascontiguousarray(w1.T)))
+            model.hidden.bias.copy_(torch.from_numpy(b1))
+            model.out.weight.copy_(torch.from_numpy(np.ascontiguousarray(w2.T)))
+            model.out.bias.copy_(torch.from_numpy(b2))
+        return model
+
+
+def fit_sklearn(x_train: torch.Tensor, y_train: torch.Tensor):
+    """Notebook 07's classifier: MLPClassifier((64,), alpha=1e-3, max_iter=1000, random_state=0) on the training digits."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(64,), alpha=1e-3, max_iter=1000, random_state=0).fit(
+        x_train.numpy(), y_train.numpy())
+
+
+def train_classifier() -> DigitClassifier:
+    """The judge as notebooks 07 and 09 train it, on ``data.digits_split(0.2, seed=0)``'s training digits."""
+    x_tr, y_tr, _, _ = data.digits_split(test_share=0.2, seed=0)
+    return DigitClassifier.from_sklearn(fit_sklearn(x_tr, y_tr)).eval().requires_grad_(False)
