@@ -300,11 +300,14 @@ def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Se
 
 def image_grids(panels: Mapping[str, object], ncol: int = 10, side: int = 8, size: float = 3.4,
                 labels: Mapping[str, Sequence[str]] | None = None, suptitle: str | None = None) -> Figure:
-    """Side-by-side :func:`image_grid` panels, one per ``{title: images}``, same gray scale (notebook 07)."""
+    """:func:`image_grid` panels, one per ``{title: images}``, same gray scale, at most three a row (notebook 07)."""
     nrow = max(-(-len(_np(imgs).reshape(-1, side * side)) // ncol) for imgs in panels.values())
     height = size * nrow / ncol + 0.5  # tiles are square; room for the titles
-    fig, axes = plt.subplots(1, len(panels), figsize=(size * len(panels), height), squeeze=False, layout="constrained")
-    for ax, (title, imgs) in zip(axes[0], panels.items(), strict=True):
+    rows, cols = panel_grid(len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, height * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (title, imgs) in zip(axes.flat[: len(panels)], panels.items(), strict=True):
         image_grid(ax, imgs, title, ncol, side, (labels or {}).get(title))
     if suptitle:
         fig.suptitle(suptitle)

@@ -41,3 +41,14 @@ def test_pair_schematic_names_every_part_of_the_training_pair(draw, step):
     assert [t.get_text() for t in ax.get_xticklabels()] == [r"$\sigma_\mathrm{min}$", r"$\sigma_{i+1}$", r"$\sigma_i$"]
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     plt.close(fig)
+
+
+def test_image_grids_wrap_at_three_a_row():
+    images = torch.rand(30, 64) * 2 - 1
+    fig = plotting.image_grids({f"panel {i}": images for i in range(5)}, ncol=6, size=2.9)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == 5 and [ax.get_title() for ax in shown] == [f"panel {i}" for i in range(5)]
+    assert len({round(ax.get_position().y0, 3) for ax in shown}) == 2, "two rows"
+    width, height = fig.get_size_inches()
+    assert width / height <= 4.5
+    plt.close(fig)

@@ -1,0 +1,41 @@
+"""Notebook cells a student can take in: no markdown cell of a solution notebook holds more than 250 words.
+
+Counted as a reader meets them: the folded answers of a ``<details>`` block, link targets and the badges are not
+read, and an inline formula counts as one word.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb"))
+LIMIT = 250
+
+
+def words(markdown: str) -> int:
+    """The words of ``markdown`` as read: without folded answers, badges and link targets; $...$ is one word."""
+    text = re.sub(r"<details>.*?</details>", "", markdown, flags=re.S)
+    text = re.sub(r"\[!\[[^\]]*\]\([^)]*\)\]\([^)]*\)", "", text)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    text = re.sub(r"\$[^$]*\$", "X", text)
+    return len(re.findall(r"[A-Za-z0-9][\w'’-]*", text))
+
+
+def test_words_counts_what_a_reader_reads():
+    assert words("One two, three.") == 3
+    assert words("See [the paper](https://arxiv.org/abs/2303.01469) now") == 4
+    assert words("where $f(x, \\sigma) = c_\\text{skip} x$ holds") == 3
+    assert words("Q?\n<details><summary>Answer</summary>\nmany words here\n</details>") == 1
+    assert words("[![Open In Colab](https://x/badge.svg)](https://colab/x.ipynb) Title") == 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_markdown_cell_is_longer_than_250_words(path):
+    long = [(c.get("id"), words(c.source)) for c in nbformat.read(path, as_version=4).cells
+            if c.cell_type == "markdown" and words(c.source) > LIMIT]
+    assert not long, f"split these cells (id, words): {long}"
