@@ -21,7 +21,7 @@ One module per concept; the notation table is in ``notebooks/00_notation.md``:
 ``shortcut``, ``meanflow``  shortcut models' self-consistency; MeanFlow's identity and target (notebook 08)
 ``frontier``              notebook 08's methods as the benchmark trains and measures them
 ``guidance``              class-conditional denoisers, label dropout, classifier-free guidance (notebook 09)
-``latent``                the PCA encoder/decoder of the digits' latent space (notebook 09)
+``latent``                the digits' latent space: PCA encoder/decoder, a tiny autoencoder (notebook 09)
 ``lcm``                   guided consistency distillation with skipping steps, LCM (notebook 09)
 ``judge``                 the digits classifier as a torch module (notebooks 07, 09; the digit explorer)
 ``exercises``             one module per exercise: inputs, kernel-side evaluation, judge, check

@@ -1,18 +1,23 @@
-"""A latent space for the digits: PCA, the honest linear baseline of an autoencoder (notebook 09).
+"""A latent space for the digits: PCA, the honest linear baseline, and a tiny autoencoder (notebook 09).
 
 Latent diffusion (Rombach et al. 2022, arXiv:2112.10752) trains the generator on codes z = E(x) of a fixed
 encoder and decodes its samples with D(z). Here E and D are PCA: z = (x - mean) V^T / scale keeps the top
 ``dim`` principal directions V (dim, 64) of the training images, and D(z) = scale z V + mean maps back. One
 ``scale`` for all coordinates keeps the relative variances (the leading directions stay the big ones) and
-makes the codes' overall std 1.
+makes the codes' overall std 1. :class:`MLPAutoencoder` is the nonlinear rival of the same code length.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 from torch import nn
 
 from . import _validate
+from .config import AutoencoderConfig
+from .data import Pool
+from .training import Trained, _fit
 
 
 def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -55,8 +60,48 @@ class PCACodec(nn.Module):
         return self.scale * z @ self.directions + self.mean
 
 
-def explained_variance(x: torch.Tensor, codec: PCACodec) -> float:
-    """1 - ||x - D(E(x))||^2 / ||x - mean||^2: the share of the data's variance the codes keep."""
+def explained_variance(x: torch.Tensor, codec: nn.Module) -> float:
+    """R^2 = 1 - ||x - D(E(x))||^2 / ||x - mean(x)||^2: the share of the images' variance the codes keep."""
     x = x.double()
-    rec = codec.decode(codec.encode(x.float())).double()
-    return float(1 - (x - rec).pow(2).sum() / (x - codec.mean.double()).pow(2).sum())
+    with torch.no_grad():
+        rec = codec.decode(codec.encode(x.float())).double()
+    return float(1 - (x - rec).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
+
+
+class MLPAutoencoder(nn.Module):
+    """E(x) = W2 SiLU(W1 x + b1) + b2, D(z) = W4 SiLU(W3 z + b3) + b4: an autoencoder (Hinton & Salakhutdinov 2006)."""
+
+    def __init__(self, data_dim: int, dim: int, hidden: int = AutoencoderConfig.hidden):
+        super().__init__()
+        data_dim, dim = _validate.int_at_least("data_dim", data_dim, 1), _validate.int_at_least("dim", dim, 1)
+        hidden = _validate.int_at_least("hidden", hidden, 1)
+        self.encoder = nn.Sequential(nn.Linear(data_dim, hidden), nn.SiLU(), nn.Linear(hidden, dim))
+        self.decoder = nn.Sequential(nn.Linear(dim, hidden), nn.SiLU(), nn.Linear(hidden, data_dim))
+
+    @property
+    def dim(self) -> int:
+        return self.encoder[-1].out_features
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+def reconstruction_loss(codec: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """E ||D(E(x)) - x||^2 / d: the autoencoder's mean squared reconstruction error (Hinton & Salakhutdinov 2006)."""
+    return (codec.decode(codec.encode(x)) - x).pow(2).mean()
+
+
+def train_autoencoder(x: torch.Tensor, dim: int, cfg: AutoencoderConfig = AutoencoderConfig(), *, seed: int = 0,
+                      progress: bool = True) -> Trained:
+    """Fit an :class:`MLPAutoencoder` with ``dim`` numbers per image by Adam on :func:`reconstruction_loss` (notebook 09)."""
+    pool = Pool(_validate.points_2d("x", x, dim=None), seed=seed)
+    torch.manual_seed(seed)
+    model = MLPAutoencoder(x.shape[1], dim, cfg.hidden)
+    start = time.perf_counter()
+    history = _fit(model, lambda step, batch: reconstruction_loss(model, batch), cfg.steps, cfg.batch, cfg.lr, cfg.warmup,
+                   pool, lambda step: None, "autoencoder", progress)
+    model.eval().requires_grad_(False)
+    return Trained(model, model, history, time.perf_counter() - start)

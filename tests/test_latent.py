@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cmlesson import latent
+from cmlesson.config import AutoencoderConfig
 
 
 @pytest.fixture
@@ -53,3 +54,38 @@ def test_explained_variance_is_the_kept_eigenvalues_share(data):
 def test_dim_is_checked(data):
     with pytest.raises(ValueError, match="at most"):
         latent.PCACodec.fit(data, 9)
+
+
+def test_explained_variance_is_1_for_a_perfect_code_and_0_for_the_mean(data):
+    class Identity(torch.nn.Module):
+        def encode(self, x):
+            return x
+
+        def decode(self, z):
+            return z
+
+    class Mean(Identity):
+        def decode(self, z):
+            return data.mean(0).expand_as(z)
+
+    assert latent.explained_variance(data, Identity()) == pytest.approx(1.0)
+    assert latent.explained_variance(data, Mean()) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_reconstruction_loss_by_hand():
+    ae = latent.MLPAutoencoder(3, 2, hidden=4)
+    x = torch.randn(5, 3)
+    by_hand = ((ae.decoder(ae.encoder(x)) - x) ** 2).sum() / 15
+    assert latent.reconstruction_loss(ae, x).item() == pytest.approx(by_hand.item(), rel=1e-6)
+    assert ae.encode(x).shape == (5, 2) and ae.dim == 2
+
+
+def test_autoencoder_learns_a_plane_in_eight_dimensions():
+    """Data on a 2-D plane of R^8: two code numbers suffice, and a short run keeps most of the variance."""
+    g = torch.Generator().manual_seed(0)
+    plane = torch.linalg.qr(torch.randn(8, 2, generator=g)).Q  # (8, 2)
+    x = torch.randn(600, 2, generator=g) @ plane.T
+    cfg = AutoencoderConfig(hidden=32, steps=300, batch=128, lr=1e-2, warmup=10)
+    trained = latent.train_autoencoder(x, 2, cfg, progress=False)
+    assert trained.history[-1] < 0.2 * trained.history[0]
+    assert latent.explained_variance(x, trained.model) > 0.9
