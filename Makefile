@@ -60,7 +60,7 @@ bench-readme: venv
 
 ## make bench-grading: what the grader's sandbox and a two-worker Dask cluster cost, on a class of 30 submissions
 bench-grading: venv debs
-	$(PY) tests/bench_grading.py
+	$(PY) tests/bench_grading.py --readme README.md
 
 ## make grade-solutions: grade the solution notebooks (they must score full marks)
 grade-solutions: venv

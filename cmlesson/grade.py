@@ -522,10 +522,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 def summary(rows: list[Row], seconds: float) -> str:
     """A table of every row, then counts per status and the mean per exercise."""
-    lines = [f"{'file':<28} {'notebooks':<14} {'status':<8} {'score':>6}  note", "-" * 100]
+    nb = max([len("notebooks"), *(len(r.notebook) for r in rows)])
+    lines = [f"{'file':<28} {'notebooks':<{nb}} {'status':<8} {'score':>6}  note", "-" * 100]
     for r in rows:
         score = f"{r.total}/{r.max_total}"
-        lines.append(f"{r.file[:28]:<28} {r.notebook:<14} {r.status:<8} {score:>6}  {r.note[:38]}")
+        lines.append(f"{r.file[:28]:<28} {r.notebook:<{nb}} {r.status:<8} {score:>6}  {r.note[:52 - nb]}")
     counts = {s: sum(r.status == s for r in rows) for s in ("ok", "timeout", "error", "invalid")}
     lines += ["-" * 100, f"{len(rows)} submissions graded in {seconds:.0f} s: "
               + ", ".join(f"{n} {s}" for s, n in counts.items() if n)]

@@ -3,7 +3,8 @@
 A class of 30 notebook-01 submissions made from the test corpus (right answers, each known mistake, stubs) is
 graded four ways, each on the same files with two kernels at a time: a local pool without the sandbox and with
 it, and then with the default sandbox on a Dask cluster of two one-thread workers (separate processes on this
-machine) against the local pool. Prints one line per way, and the ratios.
+machine) against the local pool. Prints one line per way, and the ratios; ``--readme FILE`` also writes the table
+between FILE's ``<!-- bench-grading:start -->`` and ``<!-- bench-grading:end -->`` markers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from grading_fixtures import cluster  # noqa: E402
 from grading_fixtures import corpus as C  # noqa: E402
 
 from cmlesson import grade, sandbox  # noqa: E402
+from cmlesson.bench import replace_section  # noqa: E402
 
 N_SUBMISSIONS = 30
 
@@ -38,6 +40,16 @@ def timed(files: list[Path], **kw) -> tuple[float, str]:
     start = time.perf_counter()
     rows = grade.grade(files, jobs=2, progress=False, **kw)
     return time.perf_counter() - start, grade.csv_text(rows)
+
+
+def table(seconds: dict[str, float]) -> str:
+    """The README's table: seconds per way, each against the way before it."""
+    (none, local, dask), (t_none, t_local, t_dask) = seconds, seconds.values()
+    return "\n".join(["| way | seconds for 30 submissions |", "|---|---|",
+                      f"| local pool, `{none.split(', ')[1]}` | {t_none:.1f} |",
+                      f"| local pool, `{local.split(', ')[1]}` | {t_local:.1f} ({t_local / t_none:.2f}x none) |",
+                      f"| Dask, two one-thread workers on the same machine, `{dask.split(', ')[2]}` | {t_dask:.1f} "
+                      f"({t_dask / t_local:.2f}x the local pool) |"])
 
 
 def main() -> int:
@@ -63,6 +75,8 @@ def main() -> int:
     print(f"sandbox / none: {report['sandbox_over_none']:.2f}x; dask / local pool: {report['dask_over_local']:.2f}x; "
           f"the same CSV both ways: {report['same_csv']}")
     print(json.dumps(report))
+    if "--readme" in sys.argv:
+        replace_section(Path(sys.argv[sys.argv.index("--readme") + 1]), "bench-grading", table(t))
     return 0 if report["same_csv"] else 1
 
 
