@@ -40,7 +40,8 @@ def parser() -> argparse.ArgumentParser:
     nbg = sub.add_parser("nbgrader", help="write the graded notebooks as an nbgrader course (source/ and nbgrader_config.py)")
     nbg.add_argument("out", metavar="OUT", help="the nbgrader course folder to write (nothing there is overwritten)")
 
-    sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
+    ckpt = sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
+    ckpt.add_argument("--only", nargs="+", metavar="NAME", help="retrain only these, e.g. digits_lcm")
 
     return parser
 

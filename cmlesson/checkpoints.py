@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 import warnings
 from dataclasses import asdict
@@ -167,6 +168,11 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
 
 
 def main(args) -> int:
-    for name, meta in save_all().items():
+    names = tuple(args.only) if args.only else NAMES
+    unknown = [n for n in names if n not in NAMES]
+    if unknown:
+        print(f"error: --only {' '.join(unknown)}: not a checkpoint; allowed: {', '.join(NAMES)}", file=sys.stderr)
+        return 2
+    for name, meta in save_all(names=names).items():
         print(f"{name}: {meta['bytes'] / 1024:.0f} KB, trained in {meta['train_seconds']} s, sha256 {meta['sha256'][:12]}")
     return 0

@@ -97,3 +97,14 @@ def test_a_missing_file_is_retrained(copied_folder):
 def test_unknown_name_is_a_clear_error():
     with pytest.raises(ValueError, match="name must be one of"):
         checkpoints.load("gan")
+
+
+def test_checkpoints_command_retrains_only_what_is_named(monkeypatch, capsys):
+    from cmlesson.__main__ import main
+
+    asked = []
+    monkeypatch.setattr(checkpoints, "save_all", lambda names, **kw: asked.append(names) or {})
+    assert main(["checkpoints", "--only", "digits_lcm"]) == 0 and asked == [("digits_lcm",)]
+    assert main(["checkpoints"]) == 0 and asked[-1] == checkpoints.NAMES
+    assert main(["checkpoints", "--only", "digits_lcm", "nope"]) == 2 and len(asked) == 2
+    assert "--only nope: not a checkpoint; allowed: teacher" in capsys.readouterr().err
