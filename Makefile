@@ -32,10 +32,11 @@ lab: venv
 # One pytest run: unit tests, the slow ones (training, browser, grading) and every notebook under nbval.
 # Two workers, one file at a time each (a notebook's cells share one kernel, so a file never splits):
 # the training loops are small and mostly single-threaded, so two run side by side nearly as fast as one.
-# The longest files go first (solutions/, then tests/) so that no worker is left with one at the end.
+# The longest files go first (solutions/, then the student notebooks nbval still runs, then tests/) so that no worker
+# is left with a long one at the end.
 test: venv debs
 	$(PY) -m cmlesson student --check
-	$(PY) -m pytest -p no:cacheprovider --durations=15 $(PARALLEL) $(NBVAL) solutions tests notebooks
+	$(PY) -m pytest -p no:cacheprovider --durations=15 $(PARALLEL) $(NBVAL) solutions notebooks tests
 
 PARALLEL := -n 2 --dist loadfile
 

@@ -1,9 +1,13 @@
-"""Repository-wide pytest hook: execute each notebook once where its two versions hold the same code.
+"""Repository-wide pytest hook: execute each notebook once in CI, where running it twice would test nothing new.
 
-A student notebook is generated from its solution notebook (``python -m cmlesson student``; ``make test``
-checks it is up to date). For a notebook without exercises (notebooks 06 and 07) the student version's code
-is the solution's, cell for cell (cmlesson.student.same_code_as_solution; tests/test_student.py checks it),
-so nbval runs only the solution.
+A student notebook is generated from its solution notebook (``python -m cmlesson student``; ``make test`` checks it is
+up to date), and nbval does not run it when another test already executes it whole:
+
+* a notebook without exercises (06, 07, 09): its student version's code is the solution's, cell for cell
+  (cmlesson.student.same_code_as_solution; tests/test_student.py checks it), so nbval runs only the solution;
+* the lesson's student notebooks 01-05 (``GRADED_WHOLE``): tests/test_grade.py's
+  ``test_untouched_student_notebooks_are_not_attempted`` runs each of them top to bottom in the grader and asserts
+  that no cell raised (nbval would assert the same: they hold no outputs to compare).
 """
 
 from __future__ import annotations
@@ -13,12 +17,15 @@ from pathlib import Path
 from cmlesson.student import same_code_as_solution
 
 ROOT = Path(__file__).resolve().parent
+GRADED_WHOLE = "0[1-5]_*.ipynb"  # the notebooks tests/test_grade.py grades whole (its _grade_lesson_notebooks)
 
 
 def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     path = Path(collection_path).resolve()
     if path.suffix != ".ipynb" or path.parent != ROOT / "notebooks":
         return None
+    if path.match(GRADED_WHOLE):
+        return True
     solution = ROOT / "solutions" / path.name
     if solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
         return True
