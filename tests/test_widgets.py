@@ -225,6 +225,7 @@ def _pixels(png: bytes) -> np.ndarray:
     return np.asarray(PIL.Image.open(io.BytesIO(png)).convert("RGB"))
 
 
+@pytest.mark.slow  # renders every control twice: make test (and the ipywidgets-floor run) only
 @pytest.mark.parametrize("name", ["schedule_explorer", "step_explorer", "trajectory_explorer"])
 def test_partial_redraws_match_a_full_redraw(name, tiny):
     """Redraws repaint only what changed (blitting); after many changes the figure is still pixel-exact."""
@@ -251,6 +252,7 @@ def test_text_repr_is_short_and_stable():
     assert ex._repr_mimebundle_()["text/plain"] == repr(ex)
 
 
+@pytest.mark.slow  # renders every control twice: make test (and the ipywidgets-floor run) only
 def test_latency_samples_time_every_change(tiny):
     cms, teacher = tiny
     cms = {"distilled (CD)": cms["CD"], "trained from scratch (CT)": cms["CT"]}
@@ -388,6 +390,7 @@ def test_digit_explorer_turns_an_exception_into_a_short_message(digit_models):
     assert ex.status == "error" and "RuntimeError: the judge broke" in ex.problem and ex.png == good
 
 
+@pytest.mark.slow  # renders every control twice: make test (and the ipywidgets-floor run) only
 def test_digit_explorer_partial_redraws_match_a_full_redraw(digit_models):
     ex = widgets.digit_explorer(*digit_models)
     for control, value in widgets._CHANGES["digit_explorer"]:
