@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, frontier, metrics, samplers, schedules, training
+from . import checkpoints, course, data, frontier, metrics, samplers, schedules, training, yardstick
 from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NoiseConfig, TeacherConfig
 from .student import same_code_as_solution
 
@@ -43,17 +43,7 @@ def reference_for_file(points: torch.Tensor) -> tuple[torch.Tensor, RefSampler, 
     return train, ref, floor_once
 
 
-REF_SEED, OTHER_SEED = 10_000, 20_000  # reference sets: seed REF_SEED + s for sampling seed s
-
-
-def w1_per_seed(sample: Callable[[torch.Generator], torch.Tensor], ref: RefSampler, n: int, seeds: int) -> list[float]:
-    """W1(sample(generator seeded s), ref(n, REF_SEED + s)) for s = 0..seeds-1."""
-    return [metrics.wasserstein_2d(sample(torch.Generator().manual_seed(s)), ref(n, REF_SEED + s)) for s in range(seeds)]
-
-
-def mean_w1(sample: Callable[[torch.Generator], torch.Tensor], ref: RefSampler, n: int, seeds: int) -> float:
-    """Mean over seeds s of W1(sample(generator seeded s), ref(n, REF_SEED + s))."""
-    return float(np.mean(w1_per_seed(sample, ref, n, seeds)))
+REF_SEED = yardstick.REF_SEED  # reference set of sampling seed s: ref(n, REF_SEED + s)
 
 
 def quality_ladder(
@@ -85,15 +75,6 @@ def mean_ladder(
     return {int(k): float(np.mean([ladder[k] for ladder in ladders])) for k in steps_list}
 
 
-def floor_per_seed(ref: RefSampler, n: int, seeds: int) -> list[float]:
-    """The noise floor against the same reference sets as the models: W1(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)).
-
-    Sharing the reference (common random numbers) cancels part of its sampling noise in the ratio; what
-    remains is mostly the share of points on each moon, which fluctuates by ~1% at n = 2,000.
-    """
-    return [metrics.wasserstein_2d(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)]
-
-
 def time_ms(fn: Callable[[], object], repeats: int = 5) -> float:
     """Median wall-clock milliseconds of ``fn()`` after one warm-up call."""
     fn()
@@ -111,16 +92,16 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
     threads = training.use_available_cpus()
     if data_file is not None:
         train, ref, floor_once = reference_for_file(data.load_points(data_file))
-        floors = [floor_once(cfg.n_samples, s) for s in range(cfg.n_seeds)]
+        floors = [floor_once(cfg.score.n, s) for s in range(cfg.score.seeds)]  # disjoint halves: no shared points
     else:
         train = data.sample(dataset, 100_000, seed=0)
 
         def ref(n: int, seed: int) -> torch.Tensor:
             return data.sample(dataset, n, seed=seed)
 
-        floors = floor_per_seed(ref, cfg.n_samples, cfg.n_seeds)
+        floors = yardstick.floor_per_seed(ref, cfg.score.n, cfg.score.seeds)
     noise = training.noise_config_for(train, NoiseConfig())
-    n, dim = cfg.n_samples, train.shape[1]
+    n, dim, seeds = cfg.score.n, train.shape[1], cfg.score.seeds
 
     teacher = training.train_teacher(train, TeacherConfig(), noise=noise, progress=progress)
     cd = training.train_distillation(teacher.model, train, DistillConfig(), rho=noise.rho, progress=progress)
@@ -138,17 +119,26 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
         sigmas = samplers.multistep_sigmas(steps, noise.sigma_min, noise.sigma_max, noise.sigma_data)
         return lambda g: samplers.sample_consistency(model, start(g), sigmas, generator=g)
 
-    per_seed = {"floor_w1": floors, "teacher_heun18_w1": w1_per_seed(teacher_sample, ref, n, cfg.n_seeds)}
+    def w1(sample):
+        return yardstick.w1_per_seed(sample, ref, n, seeds)
+
+    per_seed = {"floor_w1": floors, "teacher_heun18_w1": w1(teacher_sample)}
     for k in (1, 2, 3):
-        per_seed[f"cd_{k}step_w1"] = w1_per_seed(cm_sample(cd.model, k), ref, n, cfg.n_seeds)
+        per_seed[f"cd_{k}step_w1"] = w1(cm_sample(cd.model, k))
     for k in (1, 2):
-        per_seed[f"ct_{k}step_w1"] = w1_per_seed(cm_sample(ct.model, k), ref, n, cfg.n_seeds)
-    frontier_w1, frontier_s = frontier.per_seed(train, lambda s, m, k: w1_per_seed(s, ref, m, k), n, cfg.n_seeds, progress)
+        per_seed[f"ct_{k}step_w1"] = w1(cm_sample(ct.model, k))
+    if data_file is None and dataset == "moons":  # the shipped checkpoints, scored exactly as notebook 01 scores them
+        shipped_teacher, shipped_cd = checkpoints.load("teacher", progress=False), checkpoints.load("cd", progress=False)
+        per_seed["shipped_teacher_heun18_w1"] = w1(lambda g: samplers.sample_heun(shipped_teacher, start(g), heun))
+        per_seed["shipped_cd_1step_w1"] = w1(cm_sample(shipped_cd, 1))
+    frontier_w1, frontier_s = frontier.per_seed(train, lambda s, m, k: yardstick.w1_per_seed(s, ref, m, k), n, seeds, progress)
     per_seed.update(frontier_w1)  # notebook 08's methods: sCT, the shortcut model, MeanFlow
-    r = {"dataset": data_file or dataset, "threads": threads}
+    r = {"dataset": data_file or dataset, "threads": threads, "seeds": seeds, "n": n}
     for key, values in per_seed.items():
         r[key] = float(np.mean(values))
-        r[key.replace("_w1", "_w1_se")] = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+        r[key + "_se"] = yardstick.Score(tuple(values)).se  # in data units
+        score = yardstick.Score(tuple(w / f for w, f in zip(values, floors, strict=True)))  # seed by seed, as the notebooks
+        r[key.replace("_w1", "_ratio")], r[key.replace("_w1", "_ratio_se")] = score.ratio, score.se
     r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds, **frontier_s)
     g = torch.Generator().manual_seed(0)
     r["cm_1step_sample_ms"] = time_ms(lambda: cm_sample(cd.model, 1)(g))
@@ -156,7 +146,7 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
     return r
 
 
-TARGETS = {  # key: (bound on W1 / floor, description); from the package issue
+TARGETS = {  # key: bound on its W1 / floor score (the yardstick's ratio); from the package issue
     "teacher_heun18_w1": 1.25, "cd_1step_w1": 1.6, "cd_3step_w1": 1.5, "ct_2step_w1": 3.0,
     "shortcut_1step_w1": 1.5, "shortcut_2step_w1": 1.3,  # issue 13: the best from-scratch method of notebook 08
 }
@@ -165,23 +155,24 @@ TARGETS = {  # key: (bound on W1 / floor, description); from the package issue
 def table(r: dict) -> str:
     """A Markdown table of the results with ratios to the floor and the targets."""
     floor = r["floor_w1"]
-    lines = [f"Data: {r['dataset']}, {r['threads']} CPU threads", "",
-             "| figure | W1 (± s.e. over seeds) | x floor | target |", "|---|---|---|---|",
-             f"| noise floor (two independent data samples) | {floor:.4f} ± {r['floor_w1_se']:.4f} | 1.00 | |"]
+    lines = [f"Data: {r['dataset']}, {r['threads']} CPU threads, {r['seeds']} sampling seeds (± one standard error)", "",
+             "| figure | W1 | W1 / floor | target |", "|---|---|---|---|",
+             f"| noise floor (two independent data samples) | {floor:.4f} ± {r['floor_w1_se']:.4f} | 1 | |"]
     names = {"teacher_heun18_w1": "teacher, Heun 18 steps", "cd_1step_w1": "CD, 1 step", "cd_2step_w1": "CD, 2 steps",
              "cd_3step_w1": "CD, 3 steps", "ct_1step_w1": "CT from scratch, 1 step", "ct_2step_w1": "CT from scratch, 2 steps",
-             **frontier.NAMES}
-    for key, name in names.items():
+             "shipped_teacher_heun18_w1": "shipped teacher checkpoint, Heun 18 steps (notebook 01)",
+             "shipped_cd_1step_w1": "shipped CD checkpoint, 1 step (notebook 01)", **frontier.NAMES}
+    for key, name in ((k, v) for k, v in names.items() if k in r):
         target = f"<= {TARGETS[key]}x" if key in TARGETS else ""
-        se = r[key.replace("_w1", "_w1_se")]
-        lines.append(f"| {name} | {r[key]:.4f} ± {se:.4f} | {r[key] / floor:.2f} | {target} |")
+        ratio, ratio_se = r[key.replace("_w1", "_ratio")], r[key.replace("_w1", "_ratio_se")]
+        lines.append(f"| {name} | {r[key]:.4f} ± {r[key + '_se']:.4f} | {ratio:.2f} ± {ratio_se:.2f} | {target} |")
     speedup = r["teacher_heun18_sample_ms"] / r["cm_1step_sample_ms"]
     lines += ["", "| timing | value |", "|---|---|",
               f"| teacher training | {r['teacher_train_s']:.1f} s |", f"| CD training | {r['cd_train_s']:.1f} s |",
               f"| CT training | {r['ct_train_s']:.1f} s |",
               *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
-              f"| CM 1-step sampling, {BenchConfig.n_samples} points | {r['cm_1step_sample_ms']:.2f} ms |",
-              f"| teacher Heun-18 sampling, {BenchConfig.n_samples} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
+              f"| CM 1-step sampling, {r['n']} points | {r['cm_1step_sample_ms']:.2f} ms |",
+              f"| teacher Heun-18 sampling, {r['n']} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
               f"| 1-step speed-up over Heun-18 | {speedup:.0f}x (target >= 20x) |"]
     return "\n".join(lines)
 
@@ -203,6 +194,17 @@ def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> lis
                 raise RuntimeError(f"{path} failed to execute:\n{out.stderr[-2000:]}")
             rows.append({"notebook": str(path), **json.loads(out.stdout.strip().splitlines()[-1])})
     return rows
+
+
+def write_times(rows: list[dict], path: Path) -> None:
+    """Save :func:`time_notebooks`' seconds by notebook name, for ``--sync-setup`` to show at each notebook's top."""
+    notebooks: dict[str, dict[str, int]] = {}
+    for r in rows:
+        where = Path(r["notebook"])
+        key = "solution_s" if where.parent.name == "solutions" else "student_s"
+        notebooks.setdefault(where.name, {})[key] = round(r["seconds"])
+    times = {"cpus": training.available_cpus(), "machine": platform.machine(), "torch": torch.__version__, "notebooks": notebooks}
+    path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def notebook_table(rows: list[dict]) -> str:
@@ -245,6 +247,7 @@ def main(args) -> int:
     if args.notebooks:
         rows = time_notebooks()
         print(notebook_table(rows))
+        write_times(rows, Path(course.TIMES_FILE))
         if args.readme:
             replace_section(Path(args.readme), "notebooks", notebook_table(rows))
     return 0

@@ -47,12 +47,24 @@ BADGE_IMAGES = {
     "Launch Binder": ("https://mybinder.org/badge_logo.svg", binder_url),
 }
 BADGE_PREFIX = "[![Open In Colab]"  # how a badge line starts: the generator replaces such a line, never adds a second
+TIMES_FILE = "solutions/running_times.json"  # written by `make bench-readme` (cmlesson.bench.write_times), relative to the root
+TIME_PREFIX = "*Running time:"  # how the line under the badges starts: the generator replaces it, never adds a second
 
 
 def badges(name: str) -> str:
     """The three badges of the student notebook ``name`` (e.g. ``01_consistency_property.ipynb``), as one Markdown line."""
     path = f"{STUDENT_FOLDER}/{name}"
     return " ".join(f"[![{alt}]({image})]({link(path)})" for alt, (image, link) in BADGE_IMAGES.items())
+
+
+def running_time(name: str, times: dict) -> str | None:
+    """The running-time line of notebook ``name`` from the benchmark's ``times`` (None when it was not timed)."""
+    t = times.get("notebooks", {}).get(name)
+    if t is None:
+        return None
+    student = f" ({t['student_s']} s as handed out, before its exercises are done)" if "student_s" in t else ""
+    return (f"{TIME_PREFIX} about {t['solution_s']} s with every exercise solved{student}, on {times['cpus']} CPU cores "
+            f"(measured by `make bench-readme`).*")
 
 
 SETUP_SOURCE = '''\

@@ -5,7 +5,8 @@
 * :func:`per_dimension_wasserstein` — the lesson's metric: the 1-D W1 of each coordinate, averaged.
   It ignores how coordinates go together, so it cannot tell a moon from a shuffled cloud.
 * :func:`noise_floor` — the W1 between two *independent* samples of the data: what a perfect
-  generator would score. Report W1 as a multiple of it; 1.0 is the physical limit.
+  generator would score. Report W1 as a multiple of it; 1.0 is the physical limit. The course's
+  yardstick (:mod:`cmlesson.yardstick`) is built on these with one seed convention, ``REF_SEED``/``OTHER_SEED``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ import numpy as np
 import ot
 import torch
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
 from . import _validate
+from .config import ScoreConfig
+
+REF_SEED, OTHER_SEED = 10_000, 20_000  # reference sets: ref(n, REF_SEED + s) for seed s; its floor's partner OTHER_SEED + s
 
 
 def _np(name: str, x) -> np.ndarray:
@@ -30,7 +35,7 @@ def wasserstein_2d(a, b) -> float:
     a, b = _np("a", a), _np("b", b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b must have the same number of columns, got {a.shape[1]} and {b.shape[1]}")
-    cost = ot.dist(a, b, metric="euclidean")  # (n_a, n_b)
+    cost = cdist(a, b)  # (n_a, n_b) Euclidean distances (scipy computes them several times faster than ot.dist)
     return float(ot.emd2(ot.unif(len(a)), ot.unif(len(b)), cost, numItermax=10_000_000))
 
 
@@ -41,11 +46,12 @@ def per_dimension_wasserstein(a, b) -> float:
 
 
 def noise_floor(
-    sample: Callable[[int, int], torch.Tensor], n: int = 2000, seeds: int = 5, metric: Callable[..., float] = wasserstein_2d
+    sample: Callable[[int, int], torch.Tensor], n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds,
+    metric: Callable[..., float] = wasserstein_2d,
 ) -> float:
-    """Mean ``metric`` (exact W1) between two independent draws ``sample(n, seed)`` of the data: a perfect generator's score."""
+    """Mean over s of ``metric``(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)): a perfect generator's score."""
     _validate.int_at_least("seeds", seeds, 1)
-    return float(np.mean([metric(sample(n, 2 * s + 1000), sample(n, 2 * s + 1001)) for s in range(seeds)]))
+    return float(np.mean([metric(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)) for s in range(seeds)]))
 
 
 def off_manifold_rate(samples, reference, radius: float) -> float:

@@ -17,6 +17,16 @@ from . import parameterization as P
 MOONS_LIMITS = (-1.5, 2.5, -1.0, 1.5)  # x0, x1, y0, y1: the lesson's moons with a margin
 
 
+MAX_TITLE_LINES = 2  # a panel's title says what it shows and its score; more does not fit above a small panel
+
+
+def _title(title: str) -> str:
+    """``title`` if it has at most MAX_TITLE_LINES lines; otherwise a ValueError that says what to cut."""
+    if title.count("\n") >= MAX_TITLE_LINES:
+        raise ValueError(f"title has {title.count(chr(10)) + 1} lines, at most {MAX_TITLE_LINES} fit above a panel: {title!r}")
+    return title
+
+
 def _np(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
@@ -36,7 +46,7 @@ def scatter_panel(ax, points, title: str, limits=MOONS_LIMITS, color: str = "C0"
     ax.set_xlim(limits[0], limits[1])
     ax.set_ylim(limits[2], limits[3])
     ax.set_aspect("equal")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_title(title), fontsize=10)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
 
@@ -58,7 +68,7 @@ def scatter_panels(panels: Mapping[str, object], limits=MOONS_LIMITS, suptitle: 
     for i, (ax, (title, pts)) in enumerate(zip(axes.flat[: len(panels)], panels.items(), strict=True)):
         scatter_panel(ax, pts, title, limits, color="C7" if i == 0 and "data" in title.lower() else "C0")
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(_title(suptitle))
     return fig
 
 
@@ -173,7 +183,7 @@ def plot_against_sigma(ax, sigmas, curves: Mapping[str, object], ylabel: str, ti
     ax.set_xlim(s.max() * 1.3, s.min() / 1.3)
     ax.set_xlabel(r"noise level $\sigma$ (noise $\rightarrow$ data)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_title(title), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
@@ -211,7 +221,7 @@ def plot_outputs_along_paths(ax, path, outputs: Mapping[str, object], background
     ax.set_aspect("equal")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_title(title), fontsize=10)
 
 
 def plot_ema_memory(decays: Sequence[float], steps: int, marks: Mapping[str, int] | None = None) -> Figure:
@@ -250,23 +260,23 @@ def plot_target_decay(ax, K: int, curricula: Mapping[str, object], decay) -> Non
     ax.legend(fontsize=8)
 
 
-def plot_ladders(steps: Sequence[int], panels: Mapping[str, tuple[Mapping[str, Sequence[float]], float]]) -> Figure:
-    """Several quality ladders side by side, one per metric: ``{metric: ({series: values}, floor)}`` (notebook 05).
+def plot_ladders(steps: Sequence[int], panels: Mapping[str, Mapping[str, Sequence[float]]]) -> Figure:
+    """Several quality ladders side by side, one per metric: ``{metric: {series: values / noise floor}}`` (notebook 05).
 
-    Each panel draws its own noise floor (two independent data samples under that metric) as a dashed line.
+    Values are in floor units (cmlesson.yardstick), so each panel draws the floor, a perfect generator's score, at 1.
     """
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.4), squeeze=False, layout="constrained")
-    for ax, (metric, (series, floor)) in zip(axes[0], panels.items(), strict=True):
+    for ax, (metric, series) in zip(axes[0], panels.items(), strict=True):
         for i, (name, values) in enumerate(series.items()):
             ax.plot(steps, values, "o-", color=f"C{i}", label=name)
-        ax.axhline(floor, color="gray", ls="--", label=f"noise floor {floor:.3f}")
+        ax.axhline(1.0, color="gray", ls="--", label="noise floor (a perfect generator)")
         ax.set_xscale("log")
         ax.set_xticks(list(steps))
         ax.set_xticklabels([str(s) for s in steps])
         ax.minorticks_off()
         ax.set_ylim(bottom=0)
         ax.set_xlabel("consistency sampling steps")
-        ax.set_ylabel("distance to the data")
+        ax.set_ylabel("distance to the data / its noise floor")
         ax.set_title(metric, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -295,7 +305,7 @@ def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Se
         ax.text(c * (side + 1) + 1.2, r * (side + 1) + 1.2, text, color="C3", fontsize=7, va="top", ha="left")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_title(title), fontsize=10)
 
 
 def image_grids(panels: Mapping[str, object], ncol: int = 10, side: int = 8, size: float = 3.4,
@@ -310,7 +320,7 @@ def image_grids(panels: Mapping[str, object], ncol: int = 10, side: int = 8, siz
     for ax, (title, imgs) in zip(axes.flat[: len(panels)], panels.items(), strict=True):
         image_grid(ax, imgs, title, ncol, side, (labels or {}).get(title))
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(_title(suptitle))
     return fig
 
 
@@ -328,7 +338,7 @@ def plot_level_usage(ax, sigmas, probs: Mapping[str, object], title: str) -> Non
     ax.set_yscale("log")
     ax.set_xlabel(r"higher level of the pair $\sigma_i$")
     ax.set_ylabel("share of training pairs")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(_title(title), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 

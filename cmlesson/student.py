@@ -28,7 +28,8 @@ asking for that file to be moved first.
 
 ``python -m cmlesson.student --sync-setup`` puts what :mod:`cmlesson.course` generates into the course: in every
 ``solutions/*.ipynb`` the setup cell (the first code cell, right after the title cell; found again by its id) and
-the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), in the README's
+the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), the running
+time that ``make bench-readme`` measured (``solutions/running_times.json``, one line under the badges), in the README's
 notebook table a badge column; then it regenerates ``notebooks/``, where the two arrive like any other cell. It
 changes nothing else, and running it again writes nothing.
 """
@@ -168,9 +169,33 @@ def with_badges(markdown: str, name: str) -> str:
     return "\n".join(lines)
 
 
-def with_setup(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+def with_running_time(markdown: str, line: str | None) -> str:
+    """``markdown`` with ``line`` (course.running_time's) after its badge line, an old one replaced; None removes it."""
+    lines = markdown.split("\n")
+    for i, old in enumerate(lines):
+        if old.startswith(course.TIME_PREFIX):  # remove it with the blank line that set it apart
+            del lines[i]
+            if i > 0 and not lines[i - 1].strip():
+                del lines[i - 1]
+            break
+    if line is not None:
+        at = next((i for i, text in enumerate(lines) if text.startswith(course.BADGE_PREFIX)), 0)
+        lines[at + 1:at + 1] = ["", line]
+    return "\n".join(lines)
+
+
+def load_times(solutions: Path) -> dict | None:
+    """The benchmark's running times (course.TIMES_FILE, beside the solution notebooks), or None before a first run."""
+    import json
+
+    path = solutions / Path(course.TIMES_FILE).name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def with_setup(nb: nbformat.NotebookNode, name: str, times: dict | None = None) -> nbformat.NotebookNode:
     """A copy of notebook ``name`` with the current setup cell first among its code cells, right after its title cell,
-    and the badges in its first markdown cell. An unchanged setup cell keeps its outputs; a changed one loses them."""
+    the badges in its first markdown cell and, given the benchmark's ``times``, the running time under them.
+    An unchanged setup cell keeps its outputs; a changed one loses them."""
     import nbformat
 
     nb = copy.deepcopy(nb)
@@ -188,6 +213,8 @@ def with_setup(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
         first_md = nbformat.v4.new_markdown_cell("")
         nb.cells.insert(0, first_md)
     first_md.source = with_badges(first_md.source, name)
+    if times is not None:
+        first_md.source = with_running_time(first_md.source, course.running_time(name, times))
     nb.cells.insert(1 if nb.cells[0].cell_type == "markdown" else 0, setup)
     nbformat.validate(nb)
     return nb
@@ -248,7 +275,8 @@ def sync_setup(solutions: Path, notebooks: Path, readme: Path, out=sys.stdout, e
         print(f"error: no solution notebooks in {solutions}", file=err)
         return 1
     try:
-        new = {src: with_setup(nbformat.read(src, as_version=4), src.name) for src in sources}
+        times = load_times(solutions)
+        new = {src: with_setup(nbformat.read(src, as_version=4), src.name, times) for src in sources}
         writes = {src: _text(nb) for src, nb in new.items()}
         students = {notebooks / src.name: _text(student_notebook(nb, src.name)) for src, nb in new.items()}
         writes[readme] = readme_with_badges(readme.read_text(encoding="utf-8"))

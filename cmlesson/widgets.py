@@ -305,7 +305,8 @@ def _training_sigma_data() -> float:
 
 @functools.lru_cache(maxsize=8)
 def _noise_floor(dataset: str, n: int) -> float:
-    return metrics.noise_floor(lambda m, s: data.sample(dataset, m, seed=s), n=n, seeds=5)
+    """The course's floor (cmlesson.yardstick's seeds) at the widget's n: what one redraw's W1 is divided by."""
+    return metrics.noise_floor(lambda m, s: data.sample(dataset, m, seed=s), n=n)
 
 
 def _fmt(x: float) -> str:

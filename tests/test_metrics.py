@@ -11,7 +11,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 from sklearn.datasets import make_moons
 
-from cmlesson import data
+from cmlesson import data, metrics
 from cmlesson.metrics import noise_floor, off_manifold_rate, per_dimension_wasserstein, wasserstein_2d
 
 
@@ -98,7 +98,7 @@ def test_noise_floor_takes_another_metric():
     """With metric=per_dimension_wasserstein the floor is the mean per-axis W1 of the same independent pairs."""
     def sample(n, seed):
         return data.sample("moons", n, seed)
-    pairs = [(sample(300, 2 * s + 1000), sample(300, 2 * s + 1001)) for s in range(3)]
+    pairs = [(sample(300, metrics.REF_SEED + s), sample(300, metrics.OTHER_SEED + s)) for s in range(3)]
     expected = np.mean([per_dimension_wasserstein(a, b) for a, b in pairs])
     assert noise_floor(sample, n=300, seeds=3, metric=per_dimension_wasserstein) == pytest.approx(expected, rel=1e-12)
     assert noise_floor(sample, n=300, seeds=3, metric=per_dimension_wasserstein) < noise_floor(sample, n=300, seeds=3)

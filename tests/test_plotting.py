@@ -52,3 +52,16 @@ def test_image_grids_wrap_at_three_a_row():
     width, height = fig.get_size_inches()
     assert width / height <= 4.5
     plt.close(fig)
+
+
+def test_a_title_of_three_lines_is_refused_and_two_are_drawn():
+    """Titles of at most two short lines: a third line is named in the error, not squeezed above the panel."""
+    pts = torch.randn(20, 2)
+    fig = plotting.scatter_panels({"data\nW1 = 1.00x floor": pts}, suptitle="two lines\nare fine")
+    assert fig.axes[0].get_title() == "data\nW1 = 1.00x floor"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="title has 3 lines, at most 2"):
+        plotting.scatter_panels({"teacher: Heun\n35 evaluations\nW1 = 1.2x floor": pts})
+    with pytest.raises(ValueError, match="title has 3 lines"):
+        plotting.image_grids({"digits": torch.zeros(4, 64)}, ncol=2, suptitle="a\nb\nc")
+    plt.close("all")

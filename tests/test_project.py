@@ -10,7 +10,7 @@ import pytest
 import tomllib
 import torch
 
-from cmlesson import bench, data, metrics
+from cmlesson import bench, data, metrics, yardstick
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ
@@ -92,9 +92,9 @@ def test_reference_for_file_keeps_train_and_reference_disjoint():
     assert floor_once(10, 0) > 0
 
 
-def test_mean_w1_is_zero_for_a_perfect_copy():
+def test_w1_is_zero_for_a_perfect_copy():
     pts = torch.from_numpy(np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32))
-    assert bench.mean_w1(lambda g: pts, lambda n, s: pts, 64, 2) == pytest.approx(0.0, abs=1e-6)
+    assert yardstick.w1_per_seed(lambda g: pts, lambda n, s: pts, 64, 2) == pytest.approx([0.0, 0.0], abs=1e-6)
 
 
 @pytest.mark.slow
@@ -114,12 +114,16 @@ def test_bench_run_reports_every_key(monkeypatch):
     monkeypatch.setattr(frontier, "SCTConfig", lambda: replace(config.SCTConfig(), **tiny))
     monkeypatch.setattr(frontier, "ShortcutConfig", lambda: replace(config.ShortcutConfig(), **tiny))
     monkeypatch.setattr(frontier, "MeanFlowConfig", lambda: replace(config.MeanFlowConfig(), **tiny))
-    r = bench.run("moons", cfg=config.BenchConfig(n_samples=200, n_seeds=2), progress=False)
+    r = bench.run("moons", cfg=config.BenchConfig(score=config.ScoreConfig(n=200, seeds=2)), progress=False)
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
             "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms",
-            "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s"]
+            "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s",
+            "shipped_teacher_heun18_w1", "shipped_cd_1step_w1"]
     for key in keys:
         assert np.isfinite(r[key]) and r[key] > 0, key
+    for key in ("teacher_heun18", "cd_1step", "shortcut_1step"):  # the yardstick's ratio, a mean of per-seed ratios
+        assert r[f"{key}_ratio"] > 0 and r[f"{key}_ratio_se"] > 0, key
+    assert r["seeds"] == 2 and r["n"] == 200
     assert "| CD, 3 steps |" in bench.table(r)
 
 
@@ -163,7 +167,7 @@ def test_quality_ladder_takes_a_metric_and_levels():
 
 
 def test_mean_ladder_is_the_mean_of_seeded_ladders():
-    """Two ways: mean_ladder against the seeds' own ladders, and its one-step rung against mean_w1."""
+    """Two ways: mean_ladder against the seeds' own ladders, and its one-step rung against the yardstick's W1s."""
     model = _Shrink()
 
     def ref(n, seed):
@@ -172,7 +176,7 @@ def test_mean_ladder_is_the_mean_of_seeded_ladders():
     mean = bench.mean_ladder(model, [1, 2], ref, 40, 3)
     each = [bench.quality_ladder(model, [1, 2], ref(40, bench.REF_SEED + s), s) for s in range(3)]
     assert mean[2] == pytest.approx(np.mean([ladder[2] for ladder in each]), rel=1e-12)
-    one_step = bench.mean_w1(lambda g: 80.0 * torch.randn(40, 2, generator=g) / 81.0, ref, 40, 3)
+    one_step = np.mean(yardstick.w1_per_seed(lambda g: 80.0 * torch.randn(40, 2, generator=g) / 81.0, ref, 40, 3))
     assert mean[1] == pytest.approx(one_step, rel=1e-6)
 
 

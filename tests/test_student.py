@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from cmlesson import student
-from cmlesson.course import SETUP_CELL_ID, badges, setup_source
+from cmlesson.course import SETUP_CELL_ID, TIME_PREFIX, badges, running_time, setup_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -291,6 +291,24 @@ def test_with_setup_is_idempotent_and_replaces_old_versions():
     assert again.cells[1].source == setup_source() and again.cells[1].outputs == []  # a changed cell loses its run
     assert [c.get("id") for c in again.cells] == [c.get("id") for c in once.cells]
     assert sum(c.get("id") == SETUP_CELL_ID for c in again.cells) == 1
+
+
+TIMES = {"cpus": 2, "notebooks": {"01_a.ipynb": {"solution_s": 77, "student_s": 54}, "06_b.ipynb": {"solution_s": 300}}}
+
+
+def test_the_running_time_goes_under_the_badges_and_is_replaced_not_repeated():
+    nb = student.with_setup(solution_notebook(), "01_a.ipynb", TIMES)
+    line = running_time("01_a.ipynb", TIMES)
+    assert "77 s" in line and "54 s as handed out" in line and "2 CPU cores" in line
+    assert nb.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\n{line}\n\nSome **prose**."
+    assert student.with_setup(nb, "01_a.ipynb", TIMES) == nb  # idempotent
+    assert student.with_setup(nb, "01_a.ipynb") == nb  # without times the line is left alone
+    slower = {"cpus": 2, "notebooks": {"01_a.ipynb": {"solution_s": 90, "student_s": 60}}}
+    again = student.with_setup(nb, "01_a.ipynb", slower)
+    assert again.cells[0].source.count(TIME_PREFIX) == 1 and "90 s" in again.cells[0].source
+    assert "as handed out" not in running_time("06_b.ipynb", TIMES)  # no exercises: one time
+    untimed = student.with_setup(nb, "01_a.ipynb", {"cpus": 2, "notebooks": {}})
+    assert untimed.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\nSome **prose**."
 
 
 def test_badges_go_first_when_the_notebook_has_no_title():
