@@ -46,10 +46,12 @@ NBVAL := --nbval-lax --nbval-current-env --nbval-cell-timeout=600
 nbtest: venv
 	$(PY) -m pytest -q -p no:cacheprovider $(NBVAL) notebooks solutions
 
-## make check: lint + fast unit tests, under a minute (two workers: the fast tests are independent of each other)
+## make check: lint + fast unit tests, under a minute (two workers: the fast tests are independent of each other).
+## Bytecode caching is switched back on where the environment turns it off (pytest then rewrites ~170 modules on
+## every run), and nbval, which only the notebooks need, is not loaded.
 check: venv debs
 	$(VENV)/bin/ruff check cmlesson tests
-	$(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not slow" tests
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -p no:cacheprovider -p no:nbval -n 2 -m "not slow" tests
 
 ## make bench: train the pipeline with the course defaults and print the quality/speed table
 bench: venv
@@ -58,7 +60,7 @@ bench: venv
 ## make bench-readme: the benchmark plus every notebook's running time and peak memory, written into README.md
 bench-readme: venv
 	$(PY) -m cmlesson bench --notebooks --readme README.md
-	$(PY) -m cmlesson student --sync-setup
+	$(PY) -m cmlesson.student --sync-setup
 
 ## make bench-grading: what the grader's sandbox and a two-worker Dask cluster cost, on a class of 30 submissions
 bench-grading: venv debs

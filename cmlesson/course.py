@@ -62,9 +62,9 @@ def running_time(name: str, times: dict) -> str | None:
     t = times.get("notebooks", {}).get(name)
     if t is None:
         return None
-    student = f" ({t['student_s']} s as handed out, before its exercises are done)" if "student_s" in t else ""
-    return (f"{TIME_PREFIX} about {t['solution_s']} s with every exercise solved{student}, on {times['cpus']} CPU cores "
-            f"(measured by `make bench-readme`).*")
+    took = (f"about {t['solution_s']} s with every exercise solved, {t['student_s']} s as handed out" if "student_s" in t
+            else f"about {t['solution_s']} s")
+    return f"{TIME_PREFIX} {took}, on {times['cpus']} CPU cores (measured by `make bench-readme`).*"
 
 
 SETUP_SOURCE = '''\
