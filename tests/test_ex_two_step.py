@@ -73,7 +73,7 @@ def test_the_default_level_scores_full_marks():
 def test_a_level_of_the_data_scale_scores_full_marks_with_both_w1s():
     result = grade_code(C.CORRECT[EX])
     assert (result.status, result.score) == ("ok", 2), result.message
-    assert re.search(r"your tau = 1: 1\.\d{3}x \+- 0\.\d{3}x the floor\n +the course's default tau = 2\.12: 1\.\d{3}x \+- "
+    assert re.search(r"your tau = 1: \d\.\d{3}x \+- 0\.\d{3}x the floor\n +the course's default tau = 2\.12: \d\.\d{3}x \+- "
                      r"0\.\d{3}x\n +yours - default = [+-]0\.\d{3}x \+- 0\.\d{3}x the floor \(paired.*(beyond|within) the noise",
                      result.message), result.message
 
