@@ -82,9 +82,9 @@ class ScoreConfig:
     """The yardstick of every notebook, the benchmark and the widgets (cmlesson.yardstick, notebook 01)."""
 
     n: int = 2000  # points per sample set and per reference set, as in the lesson's figures
-    seeds: int = 5  # sampling seeds, each against its own reference. One seed's ratio moves by about 0.3x the floor
-    #                 (the shipped CD model at one step), so 5 leave a standard error near 0.13x, and a paired difference,
-    #                 where the shared noise cancels, far less; each more seed costs every score a W1 (~0.4 s at n = 2000)
+    seeds: int = 5  # sampling seeds, each against its own reference: every score prints its standard error (notebook 05
+    #                 prints the seed-to-seed spread), paired differences cancel the shared noise, and each more seed
+    #                 costs every score one more W1 at n = 2000
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ floor, over sampling seeds s = 0 .. seeds-1 (``ScoreConfig.seeds``). Seed s draw
 seeded s and measures it against its own reference set ``ref(n, REF_SEED + s)``; the floor of seed s is the W1
 between that reference and an independent second one, ``ref(n, OTHER_SEED + s)``: what a perfect generator
 scores. The ratio of seed s shares its reference with its floor (common random numbers), which cancels part of
-the reference's own sampling noise: for the shipped distilled model at one step it cuts the seed-to-seed spread
-of the ratio from 0.45x to 0.30x the floor, against dividing by the mean floor. Two samplers scored with the same
-seeds are compared seed by seed.
+the reference's own sampling noise, so the per-seed ratios spread less than W1s divided by the mean floor. Two
+samplers scored with the same seeds are compared seed by seed.
 """
 
 from __future__ import annotations
