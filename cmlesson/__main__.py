@@ -16,6 +16,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", default=None, metavar="FILE", help="your own 2-D points (.npy or .csv) instead of --dataset")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     bench.add_argument("--notebooks", action="store_true", help="also time every notebook (fresh kernel each)")
+    bench.add_argument("--retime", nargs="+", default=None, metavar="NN",
+                       help="only time these notebooks (e.g. 04 08, both folders) and update their times; no training")
     bench.add_argument("--readme", default=None, metavar="FILE", help="write the tables into FILE between its markers")
 
     student = sub.add_parser("student", help="generate notebooks/ from solutions/ (solutions replaced by stubs)")

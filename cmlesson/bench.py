@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -177,14 +178,17 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> list[dict]:
+def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks"), only: Sequence[str] = ()) -> list[dict]:
     """Execute every notebook in ``folders`` in its own fresh kernel; wall seconds and the kernel's peak memory.
 
-    A student notebook whose code is its solution's (no exercises) is not run twice.
+    A student notebook whose code is its solution's (no exercises) is not run twice. ``only``: the notebooks whose
+    names start with one of these (``("04", "08")``), in both folders; all when empty.
     """
     rows = []
     for folder in folders:
         for path in sorted(Path(folder).glob("*.ipynb")):
+            if only and not path.name.startswith(tuple(only)):
+                continue
             solution = Path("solutions") / path.name
             if folder != "solutions" and solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
                 continue  # the same code as its solution notebook, timed above
@@ -196,9 +200,14 @@ def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks")) -> lis
     return rows
 
 
-def write_times(rows: list[dict], path: Path) -> None:
-    """Save :func:`time_notebooks`' seconds by notebook name, for ``--sync-setup`` to show at each notebook's top."""
-    notebooks: dict[str, dict[str, int]] = {}
+def write_times(rows: list[dict], path: Path, keep: bool = False) -> None:
+    """Save :func:`time_notebooks`' seconds by notebook name, for ``--sync-setup`` to show at each notebook's top.
+
+    ``keep``: update the notebooks of ``rows`` in the file's times and keep the others' (``--retime``).
+    """
+    old = json.loads(path.read_text(encoding="utf-8"))["notebooks"] if keep and path.exists() else {}
+    retimed = {Path(r["notebook"]).name for r in rows}
+    notebooks: dict[str, dict[str, int]] = {name: t for name, t in old.items() if name not in retimed}
     for r in rows:
         where = Path(r["notebook"])
         key = "solution_s" if where.parent.name == "solutions" else "student_s"
@@ -217,17 +226,54 @@ def notebook_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def replace_section(path: Path, name: str, body: str) -> None:
-    """Rewrite the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
+TABLE_ROW = re.compile(r"^\| `(?P<notebook>[^`]+)` \| (?P<seconds>\d+) \| (?P<mb>\d+) MB \|$", re.M)
+
+
+def merge_rows(table: str, rows: list[dict]) -> list[dict]:
+    """The rows of a :func:`notebook_table` with ``rows`` put in place of the same notebooks' (new ones at the end)."""
+    new = {r["notebook"]: r for r in rows}
+    old = [{"notebook": m["notebook"], "seconds": float(m["seconds"]), "kernel_peak_mb": float(m["mb"])}
+           for m in TABLE_ROW.finditer(table)]
+    return [new.pop(r["notebook"], r) for r in old] + list(new.values())
+
+
+def _split(path: Path, name: str) -> tuple[str, str, str]:
     text = path.read_text()
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
         raise ValueError(f"{path} has no {start} ... {end} markers")
     head, rest = text.split(start, 1)
-    path.write_text(head + start + "\n" + body + "\n" + end + rest.split(end, 1)[1])
+    body, tail = rest.split(end, 1)
+    return head + start, body, end + tail
+
+
+def read_section(path: Path, name: str) -> str:
+    """The text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
+    return _split(path, name)[1]
+
+
+def replace_section(path: Path, name: str, body: str) -> None:
+    """Rewrite the text between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``path``."""
+    head, _, tail = _split(path, name)
+    path.write_text(head + "\n" + body + "\n" + tail)
+
+
+def retime(only: Sequence[str], readme: str | None) -> int:
+    """Time only the notebooks named by ``only`` and update their seconds in the times file (and README's table)."""
+    rows = time_notebooks(only=only)
+    if not rows:
+        print(f"error: --retime {' '.join(only)}: no notebook starts with that; e.g. --retime 04 08", file=sys.stderr)
+        return 2
+    print(notebook_table(rows))
+    write_times(rows, Path(course.TIMES_FILE), keep=True)
+    if readme:
+        replace_section(Path(readme), "notebooks", notebook_table(merge_rows(read_section(Path(readme), "notebooks"), rows)))
+    return 0
 
 
 def main(args) -> int:
+    if args.retime:
+        return retime(args.retime, args.readme)
     r = run(args.dataset, args.data, progress=not args.json)
     try:
         from .widgets import measure_latency

@@ -2,6 +2,9 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
+``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
+the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
+notebook 04's target-decay ablation only measures. :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
 consistency model (LCM) conditioned on the digit and on w. Weights are stored in float16 (240-460 KB each),
@@ -15,16 +18,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from . import data, guidance, judge, latent, lcm, training
+from . import data, ema, guidance, judge, latent, lcm, losses, schedules, training, trigflow
 from .config import (
     ConsistencyTrainingConfig,
     DistillConfig,
@@ -32,6 +36,7 @@ from .config import (
     LCMConfig,
     NetworkConfig,
     NoiseConfig,
+    SCTConfig,
     TeacherConfig,
 )
 from .ema import frozen_copy
@@ -39,12 +44,15 @@ from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
-MOONS_NAMES = ("teacher", "cd", "ct")
+TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 NAMES = MOONS_NAMES + DIGITS_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
 DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
 DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and consistency model
+ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 0.95 has not left the start
+ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
 
 
 def path(name: str) -> Path:
@@ -67,6 +75,17 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         return training.train_distillation(teacher, pool, DistillConfig(), rho=noise.rho, seed=SEED, progress=progress)
     if name == "ct":
         return training.train_consistency(pool, ConsistencyTrainingConfig(), noise=noise, seed=SEED, progress=progress)
+    if name in TARGET_DECAY_RUNS:  # notebook 04, section 4: distillation with another target decay, nothing else changed
+        teacher = teacher if teacher is not None else load("teacher")
+        cfg = replace(DistillConfig(), steps=ABLATION_STEPS, target_decay=TARGET_DECAY_RUNS[name])
+        return training.train_distillation(teacher, pool, cfg, rho=noise.rho, seed=SEED, progress=progress)
+    if name == "ict":  # notebook 06, section 8: all four iCT changes, half of each batch's levels drawn uniformly
+        return training.train_consistency(pool, ICT_BUDGET, noise=noise, seed=SEED, distance=losses.pseudo_huber_distance,
+                                          levels=losses.mixed_levels, curriculum=schedules.ict_curriculum,
+                                          target_decay=ema.no_target_decay, weighting=losses.ict_weighting,
+                                          progress=progress)
+    if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
+        return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
@@ -108,6 +127,10 @@ def _build(meta: dict) -> nn.Module:
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
         return lcm.ConditionalConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
+    if meta["kind"] == "trigflow":
+        net = NetworkConfig(**meta["network"])
+        return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
+                                            meta["sigma_data"], meta["sigma_max"], trigflow.LogVarHead(net.emb_dim, net.max_freq))
     cls = EDMDenoiser if meta["kind"] == "edm" else ConsistencyFunction
     backbone = NoiseConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
     return cls(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
@@ -132,8 +155,18 @@ def load(name: str, progress: bool = True) -> nn.Module:
     return _train(name, progress).model
 
 
+def info(name: str) -> dict:
+    """The manifest's entry for checkpoint ``name``: how it was built, its ``steps`` and ``train_seconds``."""
+    if name not in NAMES:
+        raise ValueError(f"name must be one of {NAMES}, got {name!r}")
+    return dict(_manifest()[name])
+
+
 def _meta(name: str, model: nn.Module) -> dict:
     """What :func:`_build` needs to rebuild ``model`` before its weights are loaded."""
+    if isinstance(model, trigflow.TrigFlowConsistency):
+        return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
+                "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
@@ -162,7 +195,7 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         file = path(name)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, file)
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
-                          "train_seconds": round(trained.seconds, 1), "seed": SEED}
+                          "train_seconds": round(trained.seconds, 1), "steps": len(trained.history), "seed": SEED}
     (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
     return manifest
 

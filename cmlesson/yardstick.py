@@ -24,6 +24,7 @@ from .config import ScoreConfig
 
 RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, d) i.i.d. points of the data
 Sampler = Callable[[torch.Generator], torch.Tensor]  # generator -> (n, d) samples of a model
+Metric = Callable[[torch.Tensor, torch.Tensor], float]  # (a, b) -> a distance between point sets
 REF_SEED, OTHER_SEED = metrics.REF_SEED, metrics.OTHER_SEED
 
 
@@ -66,9 +67,9 @@ class Score:
         return format(self)
 
 
-def _w1s(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> list[float]:
+def _w1s(pairs: list[tuple[torch.Tensor, torch.Tensor]], metric: Metric = metrics.wasserstein_2d) -> list[float]:
     with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # POT's solver releases the GIL
-        return list(pool.map(lambda p: metrics.wasserstein_2d(*p), pairs))
+        return list(pool.map(lambda p: metric(*p), pairs))
 
 
 def w1_per_seed(sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds) -> list[float]:
@@ -78,17 +79,19 @@ def w1_per_seed(sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n, seeds:
 
 
 @functools.lru_cache(maxsize=64)
-def _floor(ref: RefSampler, n: int, seeds: int) -> tuple[float, ...]:
+def _floor(ref: RefSampler, n: int, seeds: int, metric: Metric) -> tuple[float, ...]:
     _validate.int_at_least("seeds", seeds, 1)
-    return tuple(_w1s([(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)]))
+    return tuple(_w1s([(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)], metric))
 
 
-def floor_per_seed(ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds) -> list[float]:
-    """The noise floor of seed s: W1(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)); cached per (ref, n, seeds).
+def floor_per_seed(ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds,
+                   metric: Metric = metrics.wasserstein_2d) -> list[float]:
+    """The noise floor of seed s: metric(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)); cached per (ref, n, seeds, metric).
 
-    Their mean is :func:`metrics.noise_floor` (the same pairs), the floor in the data's units.
+    With the default W1 their mean is :func:`metrics.noise_floor` (the same pairs), the floor in the data's units;
+    notebook 05 passes ``metrics.per_dimension_wasserstein`` for the lesson's metric.
     """
-    return list(_floor(ref, n, seeds))
+    return list(_floor(ref, n, seeds, metric))
 
 
 def ratios(w1: list[float], ref: RefSampler, n: int = ScoreConfig.n) -> Score:

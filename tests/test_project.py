@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -80,6 +81,37 @@ def test_replace_section_rewrites_only_between_markers(tmp_path):
     assert p.read_text() == "head\n<!-- x:start -->\nnew\n<!-- x:end -->\ntail\n"
     with pytest.raises(ValueError, match="markers"):
         bench.replace_section(p, "y", "new")
+
+
+def test_retiming_some_notebooks_keeps_the_others_times_and_rows(tmp_path, monkeypatch):
+    """--retime 04: notebook 04's seconds (both folders) replace the old ones; every other notebook's stay as they were."""
+    times = tmp_path / "running_times.json"
+    old = [{"notebook": "solutions/01_a.ipynb", "seconds": 78.0, "kernel_peak_mb": 639.0},
+           {"notebook": "solutions/04_b.ipynb", "seconds": 102.0, "kernel_peak_mb": 877.0},
+           {"notebook": "notebooks/04_b.ipynb", "seconds": 86.0, "kernel_peak_mb": 874.0}]
+    new = [{"notebook": "solutions/04_b.ipynb", "seconds": 61.6, "kernel_peak_mb": 800.0},
+           {"notebook": "notebooks/04_b.ipynb", "seconds": 44.4, "kernel_peak_mb": 790.0}]
+    bench.write_times(old, times)
+    bench.write_times(new, times, keep=True)
+    assert json.loads(times.read_text())["notebooks"] == {"01_a.ipynb": {"solution_s": 78},
+                                                          "04_b.ipynb": {"solution_s": 62, "student_s": 44}}
+    merged = bench.merge_rows(bench.notebook_table(old), new + [{"notebook": "solutions/09_c.ipynb", "seconds": 9.0,
+                                                                  "kernel_peak_mb": 1.0}])
+    assert [(r["notebook"], round(r["seconds"])) for r in merged] == [
+        ("solutions/01_a.ipynb", 78), ("solutions/04_b.ipynb", 62), ("notebooks/04_b.ipynb", 44), ("solutions/09_c.ipynb", 9)]
+    assert "| **all 4 notebooks** | **193** (3.2 min) | max 800 MB |" in bench.notebook_table(merged)
+    readme = tmp_path / "README.md"
+    readme.write_text("top\n<!-- notebooks:start -->\n" + bench.notebook_table(old) + "\n<!-- notebooks:end -->\nend\n")
+    monkeypatch.setattr(bench, "time_notebooks",
+                        lambda only: [r for r in new if Path(r["notebook"]).name.startswith(tuple(only))])
+    monkeypatch.setattr(bench.course, "TIMES_FILE", str(times))
+    assert bench.retime(["04"], str(readme)) == 0
+    expected = bench.notebook_table(bench.merge_rows(bench.notebook_table(old), new))
+    assert bench.read_section(readme, "notebooks").strip() == expected
+    assert readme.read_text().startswith("top\n") and readme.read_text().endswith("end\n")
+    before = (readme.read_text(), times.read_text())
+    assert bench.retime(["99"], str(readme)) == 2  # nothing to time: a clear error, nothing written
+    assert (readme.read_text(), times.read_text()) == before
 
 
 def test_reference_for_file_keeps_train_and_reference_disjoint():

@@ -38,6 +38,13 @@ def test_the_floor_is_metrics_noise_floor_seed_by_seed():
     assert np.mean(yardstick.floor_per_seed(ref, N, SEEDS)) == pytest.approx(metrics.noise_floor(ref, N, SEEDS), rel=1e-12)
 
 
+def test_the_floor_of_another_metric_uses_the_same_pairs():
+    per_axis = metrics.per_dimension_wasserstein
+    by_hand = [per_axis(ref(N, yardstick.REF_SEED + s), ref(N, yardstick.OTHER_SEED + s)) for s in range(SEEDS)]
+    assert yardstick.floor_per_seed(ref, N, SEEDS, per_axis) == pytest.approx(by_hand, rel=1e-12)
+    assert yardstick.floor_per_seed(ref, N, SEEDS, per_axis) != pytest.approx(yardstick.floor_per_seed(ref, N, SEEDS))
+
+
 def test_a_perfect_generator_scores_one_within_its_error_bar_and_a_copy_of_the_reference_zero():
     s = yardstick.score(perfect, ref, N, SEEDS)
     assert abs(s.ratio - 1.0) < 3 * s.se and 0 < s.se < 0.2
