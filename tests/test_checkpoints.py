@@ -66,6 +66,7 @@ def test_the_shipped_ict_model_is_notebook_06s_remedy():
         assert abs(float(a) - float(b)) < 0.03, (nb06.group(0), nb08.group(0))
 
 
+@pytest.mark.slow  # a full five-seed score: `make test` runs it, `make check` stays under a minute
 def test_the_shipped_prior_weighted_sct_is_far_worse_in_one_step_than_notebook_08s_sct():
     """A regression guard on the "sct_prior" weights, the claim notebook 08 makes from them: sCT without its adaptive
     weighting samples one step at least 1.5x worse than sCT with it (notebook 08's printed score of its own run)."""

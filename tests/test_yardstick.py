@@ -77,6 +77,7 @@ def test_one_default_for_notebooks_benchmark_and_widgets():
     assert metrics.noise_floor.__defaults__[:2] == (ScoreConfig.n, ScoreConfig.seeds)
 
 
+@pytest.mark.slow  # a full five-seed score: `make test` runs it, `make check` stays under a minute
 def test_notebook_01_and_the_benchmark_score_the_shipped_model_alike():
     """The same function, seeds and references: notebook 01's printed score of the shipped CD model is the yardstick's."""
     from pathlib import Path
