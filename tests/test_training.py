@@ -83,6 +83,32 @@ def test_distillation_smoke(moons, smoke_teacher):
     assert all(not p.requires_grad for p in smoke_teacher.model.parameters())  # the teacher is not trained
 
 
+def test_runs_side_by_side_are_the_runs_one_after_the_other(moons, smoke_teacher, monkeypatch):
+    """Two distillations in two threads: the same weights, bit for bit, each in its own place in the result."""
+    monkeypatch.setattr(training, "available_cpus", lambda: 2)  # two threads, whatever this fixture's one CPU
+    cfgs = [DistillConfig(steps=8, batch=32, warmup=2, N=6, target_decay=mu) for mu in (0.0, 0.95)]
+
+    def run(cfg):
+        return lambda: training.train_distillation(smoke_teacher.model, moons, cfg, seed=0, progress=False)
+
+    together = training.side_by_side(*(run(c) for c in cfgs))
+    alone = [run(c)() for c in cfgs]
+    for a, b in zip(together, alone, strict=True):
+        assert torch.equal(params(a.model), params(b.model)) and a.history == b.history
+    assert not torch.equal(params(together[0].model), params(together[1].model))  # the decays differ: not one run twice
+
+
+def test_side_by_side_raises_what_a_run_raises():
+    def broken():
+        raise RuntimeError("loss is nan")
+
+    with pytest.raises(RuntimeError, match="loss is nan"):
+        training.side_by_side(lambda: 1, broken)
+    with pytest.raises(ValueError, match="at least one run"):
+        training.side_by_side()
+    assert training.side_by_side(lambda: "a", lambda: "b", lambda: "c") == ["a", "b", "c"]
+
+
 def test_consistency_training_smoke(moons):
     """A few consistency-training steps with the iCT choices run and give finite losses."""
     cfg = ConsistencyTrainingConfig(steps=6, batch=32, warmup=2, s0=2, s1=8)
