@@ -12,6 +12,7 @@ One module per concept; the notation table is in ``notebooks/00_notation.md``:
 ``losses``                EDM, consistency distillation and training losses
 ``ema``                   target EMA and evaluation EMA
 ``training``              training loops with progress bars
+``cpus``                  the CPUs really available, torch's thread count for one piece of work
 ``metrics``               exact 2-D W1, the lesson's per-dimension W1, noise floor
 ``plotting``              the course's figures
 ``checkpoints``           tiny pretrained models shipped with the package

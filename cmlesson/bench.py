@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoints, course, data, frontier, metrics, samplers, schedules, training, yardstick
-from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NoiseConfig, TeacherConfig
+from . import checkpoints, course, cpus, data, ema, frontier, losses, metrics, samplers, schedules, training, yardstick
+from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
+from .networks import NoiseConditionedMLP
+from .parameterization import ConsistencyFunction
 from .student import same_code_as_solution
 
 RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, 2) reference points
@@ -87,10 +89,33 @@ def time_ms(fn: Callable[[], object], repeats: int = 5) -> float:
     return 1000 * float(np.median(times))
 
 
+def ct_step_ms(train: torch.Tensor, noise: NoiseConfig, threads: int, steps: int = 200) -> float:
+    """Median milliseconds of one consistency-training step (Alg. 3: loss, backward, Adam) on ``threads`` torch threads.
+
+    The course's batch and network; what ``cpus.TRAIN_THREADS`` is chosen by (one thread against all the CPUs).
+    """
+    torch.manual_seed(0)
+    model = ConsistencyFunction(NoiseConditionedMLP(train.shape[1], NetworkConfig()), noise.sigma_data, noise.sigma_min,
+                                noise.sigma_max)
+    target, opt, pool = ema.frozen_copy(model), torch.optim.Adam(model.parameters(), foreach=True), data.Pool(train)
+    sigmas = schedules.karras_sigmas(ConsistencyTrainingConfig().s1 + 1, noise.sigma_min, noise.sigma_max, noise.rho)
+    g = torch.Generator().manual_seed(1)
+
+    def step() -> None:
+        loss = losses.consistency_training_loss(model, target, pool.batch(ConsistencyTrainingConfig().batch), sigmas,
+                                                generator=g)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    with cpus.torch_threads(threads):
+        return time_ms(step, repeats=steps)
+
+
 def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig = BenchConfig(),
         progress: bool = True) -> dict:
     """Train teacher, CD and CT with the course defaults on one data set; return the measured figures."""
-    threads = training.use_available_cpus()
+    threads = training.use_available_cpus()  # for sampling; each training run takes cpus.TRAIN_THREADS of them
     if data_file is not None:
         train, ref, floor_once = reference_for_file(data.load_points(data_file))
         floors = [floor_once(cfg.score.n, s) for s in range(cfg.score.seeds)]  # disjoint halves: no shared points
@@ -141,6 +166,8 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
         score = yardstick.Score(tuple(w / f for w, f in zip(values, floors, strict=True)))  # seed by seed, as the notebooks
         r[key.replace("_w1", "_ratio")], r[key.replace("_w1", "_ratio_se")] = score.ratio, score.se
     r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds, **frontier_s)
+    for name, k in (("ct_step_ms_train_threads", cpus.TRAIN_THREADS), ("ct_step_ms_all_cpus", threads)):
+        r[name] = ct_step_ms(train, noise, k)
     g = torch.Generator().manual_seed(0)
     r["cm_1step_sample_ms"] = time_ms(lambda: cm_sample(cd.model, 1)(g))
     r["teacher_heun18_sample_ms"] = time_ms(lambda: teacher_sample(g))
@@ -156,7 +183,8 @@ TARGETS = {  # key: bound on its W1 / floor score (the yardstick's ratio); from 
 def table(r: dict) -> str:
     """A Markdown table of the results with ratios to the floor and the targets."""
     floor = r["floor_w1"]
-    lines = [f"Data: {r['dataset']}, {r['threads']} CPU threads, {r['seeds']} sampling seeds (± one standard error)", "",
+    lines = [f"Data: {r['dataset']}, {r['threads']} CPU threads (training: {cpus.TRAIN_THREADS} torch thread per run), "
+             f"{r['seeds']} sampling seeds (± one standard error)", "",
              "| figure | W1 | W1 / floor | target |", "|---|---|---|---|",
              f"| noise floor (two independent data samples) | {floor:.4f} ± {r['floor_w1_se']:.4f} | 1 | |"]
     names = {"teacher_heun18_w1": "teacher, Heun 18 steps", "cd_1step_w1": "CD, 1 step", "cd_2step_w1": "CD, 2 steps",
@@ -172,6 +200,8 @@ def table(r: dict) -> str:
               f"| teacher training | {r['teacher_train_s']:.1f} s |", f"| CD training | {r['cd_train_s']:.1f} s |",
               f"| CT training | {r['ct_train_s']:.1f} s |",
               *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
+              f"| CT training step, {cpus.TRAIN_THREADS} torch thread (the course's) | {r['ct_step_ms_train_threads']:.1f} ms |",
+              f"| CT training step, {r['threads']} torch threads | {r['ct_step_ms_all_cpus']:.1f} ms |",
               f"| CM 1-step sampling, {r['n']} points | {r['cm_1step_sample_ms']:.2f} ms |",
               f"| teacher Heun-18 sampling, {r['n']} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
               f"| 1-step speed-up over Heun-18 | {speedup:.0f}x (target >= 20x) |"]
@@ -212,7 +242,7 @@ def write_times(rows: list[dict], path: Path, keep: bool = False) -> None:
         where = Path(r["notebook"])
         key = "solution_s" if where.parent.name == "solutions" else "student_s"
         notebooks.setdefault(where.name, {})[key] = round(r["seconds"])
-    times = {"cpus": training.available_cpus(), "machine": platform.machine(), "torch": torch.__version__, "notebooks": notebooks}
+    times = {"cpus": cpus.available_cpus(), "machine": platform.machine(), "torch": torch.__version__, "notebooks": notebooks}
     path.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 

@@ -48,8 +48,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
 from . import exercises, platforms, sandbox
+from .cpus import available_cpus
 from .exercises._kernel import EXERCISE_LIMIT_S
-from .training import available_cpus
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size

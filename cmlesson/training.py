@@ -1,18 +1,16 @@
 """Training loops for the teacher, consistency distillation and consistency training (notebooks 02-04, 06).
 
-Each loop is seeded, shows a tqdm progress bar, sets torch's thread count to the CPUs this process
-may really use, and returns a :class:`Trained` with the evaluation-EMA model and the loss history.
+Each loop is seeded, shows a tqdm progress bar, trains on ``cpus.TRAIN_THREADS`` torch thread(s) (the count is
+restored afterwards), and returns a :class:`Trained` with the evaluation-EMA model and the loss history.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TypeVar
 
 import torch
@@ -21,6 +19,7 @@ from tqdm.auto import tqdm
 
 from . import _validate, losses, schedules
 from .config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
+from .cpus import TRAIN_THREADS, available_cpus, torch_threads
 from .data import Pool, estimate_sigma_data
 from .ema import EvalEMA, TargetEMA, ct_target_decay, frozen_copy
 from .networks import NoiseConditionedMLP
@@ -32,28 +31,8 @@ T = TypeVar("T")
 CTLoss = Callable[[nn.Module, nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
 
 
-def available_cpus() -> int:
-    """CPUs this process may use: the affinity mask, capped by a cgroup CPU quota (Binder grants 1-2 of many)."""
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    quota = _cgroup_quota()
-    return max(1, min(n, math.ceil(quota))) if quota else n
-
-
-def _cgroup_quota() -> float | None:
-    v2 = Path("/sys/fs/cgroup/cpu.max")
-    try:
-        if v2.exists():
-            q, p = v2.read_text().split()[:2]
-            return None if q == "max" else int(q) / int(p)
-        q = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        p = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-        return None if q <= 0 else q / p
-    except (OSError, ValueError):
-        return None
-
-
 def use_available_cpus() -> int:
-    """torch.set_num_threads(available_cpus()); returns the count."""
+    """torch.set_num_threads(available_cpus()) for what follows (sampling, the benchmark); returns the count."""
     n = available_cpus()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -64,15 +43,20 @@ def side_by_side(*runs: Callable[[], T]) -> list[T]:
     """Independent training runs at once, one thread each; their results in order (introduced in notebook 02).
 
     The course's MLP is too small to keep two cores busy, and torch's kernels release Python's lock, so runs side by
-    side finish sooner than one after the other (notebook 02 prints the time). The results are bit-identical to
-    sequential runs for runs that draw every random number from their own seeded generators, as distillation from a
-    teacher does; runs that initialise a network from torch's global generator (training from scratch) would race
-    for it, so they are not for this.
+    side, on ``TRAIN_THREADS`` torch thread(s) each, finish sooner than one after the other (notebook 02 prints the
+    time). The results are bit-identical to sequential runs for runs that draw every random number from their own
+    seeded generators, as distillation from a teacher does; runs that initialise a network from torch's global
+    generator (training from scratch) would race for it, so they are not for this.
     """
     if not runs:
         raise ValueError("side_by_side needs at least one run")
     with ThreadPoolExecutor(min(len(runs), max(1, available_cpus()))) as pool:
-        return list(pool.map(lambda run: run(), runs))
+        return list(pool.map(_on_train_threads, runs))
+
+
+def _on_train_threads(run: Callable[[], T]) -> T:
+    with torch_threads(TRAIN_THREADS):
+        return run()
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
@@ -101,23 +85,23 @@ def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progr
     steps = _validate.int_at_least("steps", steps, 1)
     batch = _validate.int_at_least("batch", batch, 1)
     _validate.positive_float("lr", lr)
-    use_available_cpus()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
-    history = []
-    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
-    for step in bar:
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, warmup)
-        loss = loss_fn(step, pool.batch(batch))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr (now {lr})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        after_step(step)
-        history.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
+    with torch_threads(TRAIN_THREADS):
+        opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
+        history = []
+        bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
+        for step in bar:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, steps, lr, warmup)
+            loss = loss_fn(step, pool.batch(batch))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr (now {lr})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            after_step(step)
+            history.append(loss.item())
+            if step % 50 == 0:
+                bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
     return history
 
 

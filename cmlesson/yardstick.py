@@ -21,6 +21,7 @@ import torch
 
 from . import _validate, metrics
 from .config import ScoreConfig
+from .cpus import worker_threads
 
 RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, d) i.i.d. points of the data
 Sampler = Callable[[torch.Generator], torch.Tensor]  # generator -> (n, d) samples of a model
@@ -68,7 +69,7 @@ class Score:
 
 
 def _w1s(pairs: list[tuple[torch.Tensor, torch.Tensor]], metric: Metric = metrics.wasserstein_2d) -> list[float]:
-    with ThreadPoolExecutor(max(1, torch.get_num_threads())) as pool:  # POT's solver releases the GIL
+    with ThreadPoolExecutor(max(1, min(len(pairs), worker_threads()))) as pool:  # POT's solver releases the GIL
         return list(pool.map(lambda p: metric(*p), pairs))
 
 

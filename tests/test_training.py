@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from cmlesson import data, losses, metrics, samplers, schedules, training
+from cmlesson import cpus, data, losses, metrics, samplers, schedules, training
 from cmlesson.config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, TeacherConfig
 from cmlesson.ema import no_target_decay
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
@@ -20,9 +20,8 @@ AVAILABLE_CPUS = training.available_cpus
 
 @pytest.fixture(scope="module", autouse=True)
 def one_cpu():
-    """Train on one thread: the loops set torch's thread count to available_cpus(), and on this shared 2-core
-    machine two threads make a 20-step tiny run take ~2 s instead of ~0.03 s (each op waits for a busy core).
-    use_available_cpus() itself is tested below, unpatched."""
+    """side_by_side runs one run at a time here (its pool has available_cpus() threads): this machine's two cores are
+    shared with the other test worker. use_available_cpus() itself is tested below, unpatched."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(training, "available_cpus", lambda: 1)
         yield
@@ -49,6 +48,29 @@ def test_available_cpus_is_within_the_machine(monkeypatch):
     assert 1 <= n <= (os.cpu_count() or 1)
     assert training.use_available_cpus() == n
     assert torch.get_num_threads() == n
+
+
+def test_training_runs_on_train_threads_and_restores_the_count(moons):
+    """Every loop trains on cpus.TRAIN_THREADS torch threads (the loss sees that count) and leaves the caller's count
+    as it found it, also when the run fails; runs side by side train on TRAIN_THREADS each."""
+    seen = []
+
+    def loss_fn(step, x0):
+        seen.append(torch.get_num_threads())
+        return x0.sum() * 0 + torch.nn.Parameter(torch.ones(())).sum()
+
+    model = torch.nn.Linear(1, 1)
+    before = torch.get_num_threads()
+    with cpus.torch_threads(2):
+        training._fit(model, loss_fn, 3, 4, 1e-3, 1, data.Pool(moons), lambda step: None, "t", False)
+        assert seen == [cpus.TRAIN_THREADS] * 3
+        assert torch.get_num_threads() == 2
+        with pytest.raises(FloatingPointError):
+            training._fit(model, lambda step, x0: torch.tensor(float("nan")), 1, 4, 1e-3, 1, data.Pool(moons),
+                          lambda step: None, "t", False)
+        assert torch.get_num_threads() == 2
+        assert training.side_by_side(torch.get_num_threads, torch.get_num_threads) == [cpus.TRAIN_THREADS] * 2
+    assert torch.get_num_threads() == before
 
 
 def test_teacher_smoke(smoke_teacher):
