@@ -89,10 +89,10 @@ def time_ms(fn: Callable[[], object], repeats: int = 5) -> float:
     return 1000 * float(np.median(times))
 
 
-def ct_step_ms(train: torch.Tensor, noise: NoiseConfig, threads: int, steps: int = 200) -> float:
+def ct_step_ms(train: torch.Tensor, noise: NoiseConfig, threads: int, batch: int, steps: int = 100) -> float:
     """Median milliseconds of one consistency-training step (Alg. 3: loss, backward, Adam) on ``threads`` torch threads.
 
-    The course's batch and network; what ``cpus.TRAIN_THREADS`` is chosen by (one thread against all the CPUs).
+    The course's network at ``batch`` pairs a step; what ``cpus.TRAIN_THREADS`` is chosen by.
     """
     torch.manual_seed(0)
     model = ConsistencyFunction(NoiseConditionedMLP(train.shape[1], NetworkConfig()), noise.sigma_data, noise.sigma_min,
@@ -102,14 +102,25 @@ def ct_step_ms(train: torch.Tensor, noise: NoiseConfig, threads: int, steps: int
     g = torch.Generator().manual_seed(1)
 
     def step() -> None:
-        loss = losses.consistency_training_loss(model, target, pool.batch(ConsistencyTrainingConfig().batch), sigmas,
-                                                generator=g)
+        loss = losses.consistency_training_loss(model, target, pool.batch(batch), sigmas, generator=g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
     with cpus.torch_threads(threads):
         return time_ms(step, repeats=steps)
+
+
+def thread_timings(train: torch.Tensor, noise: NoiseConfig, threads: int) -> dict[str, float]:
+    """ct_step_ms at the notebooks' batch (half the default: notebooks 03, 05) and the default, on cpus.TRAIN_THREADS
+    and on ``threads``, each measured twice in the order A B B A (the mean), so that neither gains from going first."""
+    r = {}
+    for batch in (ConsistencyTrainingConfig().batch // 2, ConsistencyTrainingConfig().batch):
+        times: dict[str, list[float]] = {"train_threads": [], "all_cpus": []}
+        for name in ("train_threads", "all_cpus", "all_cpus", "train_threads"):
+            times[name].append(ct_step_ms(train, noise, cpus.TRAIN_THREADS if name == "train_threads" else threads, batch))
+        r.update({f"ct_step_ms_b{batch}_{name}": float(np.mean(v)) for name, v in times.items()})
+    return r
 
 
 def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig = BenchConfig(),
@@ -166,8 +177,7 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
         score = yardstick.Score(tuple(w / f for w, f in zip(values, floors, strict=True)))  # seed by seed, as the notebooks
         r[key.replace("_w1", "_ratio")], r[key.replace("_w1", "_ratio_se")] = score.ratio, score.se
     r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds, **frontier_s)
-    for name, k in (("ct_step_ms_train_threads", cpus.TRAIN_THREADS), ("ct_step_ms_all_cpus", threads)):
-        r[name] = ct_step_ms(train, noise, k)
+    r.update(thread_timings(train, noise, threads))
     g = torch.Generator().manual_seed(0)
     r["cm_1step_sample_ms"] = time_ms(lambda: cm_sample(cd.model, 1)(g))
     r["teacher_heun18_sample_ms"] = time_ms(lambda: teacher_sample(g))
@@ -200,8 +210,9 @@ def table(r: dict) -> str:
               f"| teacher training | {r['teacher_train_s']:.1f} s |", f"| CD training | {r['cd_train_s']:.1f} s |",
               f"| CT training | {r['ct_train_s']:.1f} s |",
               *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
-              f"| CT training step, {cpus.TRAIN_THREADS} torch thread (the course's) | {r['ct_step_ms_train_threads']:.1f} ms |",
-              f"| CT training step, {r['threads']} torch threads | {r['ct_step_ms_all_cpus']:.1f} ms |",
+              *(f"| CT training step, batch {b}: {cpus.TRAIN_THREADS} torch thread (the course's) / {r['threads']} threads | "
+                f"{r[f'ct_step_ms_b{b}_train_threads']:.1f} ms / {r[f'ct_step_ms_b{b}_all_cpus']:.1f} ms |"
+                for b in sorted(int(m[1]) for m in (re.fullmatch(r"ct_step_ms_b(\d+)_all_cpus", k) for k in r) if m)),
               f"| CM 1-step sampling, {r['n']} points | {r['cm_1step_sample_ms']:.2f} ms |",
               f"| teacher Heun-18 sampling, {r['n']} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
               f"| 1-step speed-up over Heun-18 | {speedup:.0f}x (target >= 20x) |"]

@@ -150,14 +150,17 @@ def test_bench_run_reports_every_key(monkeypatch):
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
             "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms",
             "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s",
-            "shipped_teacher_heun18_w1", "shipped_cd_1step_w1", "ct_step_ms_train_threads", "ct_step_ms_all_cpus"]
+            "shipped_teacher_heun18_w1", "shipped_cd_1step_w1",
+            *(f"ct_step_ms_b{b}_{n}" for b in (ct.batch // 2, ct.batch) for n in ("train_threads", "all_cpus"))]
     for key in keys:
         assert np.isfinite(r[key]) and r[key] > 0, key
     for key in ("teacher_heun18", "cd_1step", "shortcut_1step"):  # the yardstick's ratio, a mean of per-seed ratios
         assert r[f"{key}_ratio"] > 0 and r[f"{key}_ratio_se"] > 0, key
     assert r["seeds"] == 2 and r["n"] == 200
     assert "| CD, 3 steps |" in bench.table(r)
-    assert f"| CT training step, {cpus.TRAIN_THREADS} torch thread (the course's) |" in bench.table(r)
+    for b in (ct.batch // 2, ct.batch):  # the notebooks' batch (half the default) and the default
+        assert f"| CT training step, batch {b}: {cpus.TRAIN_THREADS} torch thread (the course's) / 2 threads | " in bench.table(
+            {**r, "threads": 2})
 
 
 class _Shrink(torch.nn.Module):
