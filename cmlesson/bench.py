@@ -111,11 +111,16 @@ def ct_step_ms(train: torch.Tensor, noise: NoiseConfig, threads: int, batch: int
         return time_ms(step, repeats=steps)
 
 
+def thread_batches() -> tuple[int, int]:
+    """The batches the thread timings use: the notebooks' (half the default: notebooks 03, 05) and the default."""
+    return ConsistencyTrainingConfig().batch // 2, ConsistencyTrainingConfig().batch
+
+
 def thread_timings(train: torch.Tensor, noise: NoiseConfig, threads: int) -> dict[str, float]:
-    """ct_step_ms at the notebooks' batch (half the default: notebooks 03, 05) and the default, on cpus.TRAIN_THREADS
-    and on ``threads``, each measured twice in the order A B B A (the mean), so that neither gains from going first."""
+    """ct_step_ms at each of :func:`thread_batches` on cpus.TRAIN_THREADS and on ``threads``, each measured twice in
+    the order A B B A (the mean), so that neither gains from going first."""
     r = {}
-    for batch in (ConsistencyTrainingConfig().batch // 2, ConsistencyTrainingConfig().batch):
+    for batch in thread_batches():
         times: dict[str, list[float]] = {"train_threads": [], "all_cpus": []}
         for name in ("train_threads", "all_cpus", "all_cpus", "train_threads"):
             times[name].append(ct_step_ms(train, noise, cpus.TRAIN_THREADS if name == "train_threads" else threads, batch))
@@ -212,7 +217,7 @@ def table(r: dict) -> str:
               *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
               *(f"| CT training step, batch {b}: {cpus.TRAIN_THREADS} torch thread (the course's) / {r['threads']} threads | "
                 f"{r[f'ct_step_ms_b{b}_train_threads']:.1f} ms / {r[f'ct_step_ms_b{b}_all_cpus']:.1f} ms |"
-                for b in sorted(int(m[1]) for m in (re.fullmatch(r"ct_step_ms_b(\d+)_all_cpus", k) for k in r) if m)),
+                for b in thread_batches() if f"ct_step_ms_b{b}_all_cpus" in r),
               f"| CM 1-step sampling, {r['n']} points | {r['cm_1step_sample_ms']:.2f} ms |",
               f"| teacher Heun-18 sampling, {r['n']} points | {r['teacher_heun18_sample_ms']:.1f} ms |",
               f"| 1-step speed-up over Heun-18 | {speedup:.0f}x (target >= 20x) |"]

@@ -152,6 +152,7 @@ def test_bench_run_reports_every_key(monkeypatch):
             "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s",
             "shipped_teacher_heun18_w1", "shipped_cd_1step_w1",
             *(f"ct_step_ms_b{b}_{n}" for b in (ct.batch // 2, ct.batch) for n in ("train_threads", "all_cpus"))]
+    assert bench.thread_batches() == (ct.batch // 2, ct.batch)
     for key in keys:
         assert np.isfinite(r[key]) and r[key] > 0, key
     for key in ("teacher_heun18", "cd_1step", "shortcut_1step"):  # the yardstick's ratio, a mean of per-seed ratios
