@@ -17,17 +17,23 @@ from .config import MeanFlowConfig, SCTConfig, ShortcutConfig
 KEYS = {  # benchmark key: (method, sampling steps)
     "sct_1step_w1": ("sct", 1), "sct_2step_w1": ("sct", 2),
     "shortcut_1step_w1": ("shortcut", 1), "shortcut_2step_w1": ("shortcut", 2), "shortcut_4step_w1": ("shortcut", 4),
+    "shortcut_renoise_2step_w1": ("shortcut_renoise", 2),
     "meanflow_1step_w1": ("meanflow", 1), "meanflow_2step_w1": ("meanflow", 2),
 }
 
 NAMES = {"sct_1step_w1": "sCT from scratch, 1 step", "sct_2step_w1": "sCT from scratch, 2 steps",
-         "shortcut_1step_w1": "shortcut model from scratch, 1 step", "shortcut_2step_w1": "shortcut model, 2 steps",
-         "shortcut_4step_w1": "shortcut model, 4 steps", "meanflow_1step_w1": "MeanFlow from scratch, 1 step",
-         "meanflow_2step_w1": "MeanFlow, 2 steps"}
+         "shortcut_1step_w1": "shortcut model from scratch, 1 step", "shortcut_2step_w1": "shortcut model, 2 jumps of 1/2",
+         "shortcut_4step_w1": "shortcut model, 4 steps",
+         "shortcut_renoise_2step_w1": "shortcut model, 2 steps re-noised (Alg. 1)",
+         "meanflow_1step_w1": "MeanFlow from scratch, 1 step", "meanflow_2step_w1": "MeanFlow, 2 steps"}
 
 
 def samplers_for(models: dict, n: int) -> dict[str, Callable[[int], Callable[[torch.Generator], torch.Tensor]]]:
-    """{method: steps -> (generator -> n samples)} for trained {"sct", "shortcut", "meanflow"} models."""
+    """{method: steps -> (generator -> n samples)} for trained {"sct", "shortcut", "meanflow"} models.
+
+    "shortcut" follows the flow map's own path (equal jumps); "shortcut_renoise" jumps to 0 and re-noises
+    (notebook 1's Alg. 1, at :func:`flowmap.renoise_times`).
+    """
     def trig(k):
         m = models["sct"]
         return lambda g: trigflow.sample_trigflow(m, trigflow.noise(m, n, g), trigflow.multistep_times(k, m), generator=g)
@@ -38,7 +44,11 @@ def samplers_for(models: dict, n: int) -> dict[str, Callable[[int], Callable[[to
             return lambda g: flowmap.sample_flowmap(m, flowmap.noise(m, n, g), flowmap.uniform_times(k))
         return steps
 
-    return {"sct": trig, "shortcut": flow("shortcut"), "meanflow": flow("meanflow")}
+    def renoise(k):
+        m = models["shortcut"]
+        return lambda g: flowmap.sample_flowmap_renoise(m, flowmap.noise(m, n, g), flowmap.renoise_times(k), generator=g)
+
+    return {"sct": trig, "shortcut": flow("shortcut"), "shortcut_renoise": renoise, "meanflow": flow("meanflow")}
 
 
 def per_seed(train: torch.Tensor, w1_per_seed: Callable, n: int, seeds: int, progress: bool = True) -> tuple[dict, dict]:

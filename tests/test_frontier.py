@@ -107,6 +107,66 @@ def test_flowmap_sampler_rejects_bad_times(ts):
         flowmap.sample_flowmap(ExactAverageVelocity(), torch.zeros(2, 2), ts)
 
 
+def test_renoise_sampler_with_one_time_is_the_one_jump_of_the_path_sampler():
+    """Two ways to compute one step agree: Alg. 1 with ts = [1] and the path sampler with ts = [1, 0]."""
+    torch.manual_seed(0)
+    model = flowmap.for_data(torch.randn(100, 2) * 0.7 + 1.0, SMALL)
+    nn.init.normal_(model.net.out.weight, std=0.5)
+    x = flowmap.noise(model, 64, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(flowmap.sample_flowmap_renoise(model, x, [1.0]), flowmap.sample_flowmap(model, x, [1.0, 0.0]))
+
+
+def test_renoise_sampler_re_noises_to_the_marginal_of_the_exact_flow_map():
+    """Exact flow map of N(0, S^2): the first jump gives S e; re-noised to t it is z_t ~ N(0, std_fm(t)^2), mapped to
+    S z_t / std_fm(t), computed here by hand with the same draws; and the samples are N(0, S^2) again."""
+    model, t = ExactAverageVelocity(), 0.125
+    e = torch.randn(100_000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    seen = []
+    out = flowmap.sample_flowmap_renoise(model, e, [1.0, t], generator=torch.Generator().manual_seed(4), callback=seen.append)
+    e2 = torch.randn(e.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    z_t = (1 - t) * S * e + t * e2
+    torch.testing.assert_close(out, S * z_t / std_fm(t))
+    assert out.std(0).sub(S).abs().max() < 0.01 and out.mean(0).abs().max() < 0.01
+    assert [(c["i"], c["t"], c["t_next"]) for c in seen] == [(0, 1.0, t), (1, t, 0.0)]
+    torch.testing.assert_close(seen[0]["denoised"], S * e)
+    torch.testing.assert_close(seen[1]["x"], z_t)
+    assert not out.equal(flowmap.sample_flowmap_renoise(model, e, [1.0, t], generator=torch.Generator().manual_seed(5)))
+
+
+def test_renoise_sampler_re_noises_around_the_models_centre_and_scale():
+    """Data units: with centre c and scale s the fresh noise is c + s e (a model whose jump returns c exactly)."""
+
+    class ToCentre(nn.Module):
+        center, scale = torch.tensor([2.0, -1.0]), 3.0
+
+        def forward(self, z, t, h):
+            return (z - self.center) / flowmap._rows(t, z)[:, None]  # z - t u = c: every jump lands on the centre
+
+    seen = []
+    x = torch.zeros(4, 2)
+    flowmap.sample_flowmap_renoise(ToCentre(), x, [1.0, 0.5], generator=torch.Generator().manual_seed(0), callback=seen.append)
+    e = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(seen[1]["x"], 0.5 * ToCentre.center + 0.5 * (ToCentre.center + 3.0 * e))
+
+
+def test_renoise_times_halve_from_t_mid_on_the_dyadic_grid():
+    assert flowmap.renoise_times(1) == [1.0]
+    two, four = flowmap.renoise_times(2), flowmap.renoise_times(4, t_mid=0.25)
+    assert len(two) == 2 and two[0] == 1.0 and 0 < two[1] < 1 and math.log2(two[1]).is_integer()
+    assert four == [1.0, 0.25, 0.125, 0.0625]
+    for bad in (0.0, 1.0, -0.5):
+        with pytest.raises(ValueError, match="t_mid must lie in \\(0, 1\\)"):
+            flowmap.renoise_times(2, t_mid=bad)
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        flowmap.renoise_times(0)
+
+
+@pytest.mark.parametrize("ts", [[], [0.0], [1.0, 0.0], [0.5, 1.0], [1.0, 0.5, 0.5], [1.5], [1.0, float("nan")]])
+def test_renoise_sampler_rejects_bad_times(ts):
+    with pytest.raises(ValueError, match="ts must hold >= 1 strictly decreasing times in \\(0, 1\\]"):
+        flowmap.sample_flowmap_renoise(ExactAverageVelocity(), torch.zeros(2, 2), ts)
+
+
 # --- MeanFlow --------------------------------------------------------------------------------------------------
 
 def test_meanflow_identity_holds_for_the_exact_average_velocity():
@@ -394,3 +454,4 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
     assert set(seconds) == {"sct_train_s", "shortcut_train_s", "meanflow_train_s"} and all(s > 0 for s in seconds.values())
     assert seen == [torch.Size([50, 2])] * len(frontier.KEYS)
     assert w1["shortcut_1step_w1"] != w1["shortcut_2step_w1"]  # the number of steps reaches the sampler
+    assert w1["shortcut_2step_w1"] != w1["shortcut_renoise_2step_w1"]  # and so does the sampler's kind
