@@ -16,15 +16,15 @@ from .config import MeanFlowConfig, SCTConfig, ShortcutConfig
 
 KEYS = {  # benchmark key: (method, sampling steps)
     "sct_1step_w1": ("sct", 1), "sct_2step_w1": ("sct", 2),
-    "shortcut_1step_w1": ("shortcut", 1), "shortcut_2step_w1": ("shortcut", 2), "shortcut_4step_w1": ("shortcut", 4),
-    "shortcut_renoise_2step_w1": ("shortcut_renoise", 2),
+    "shortcut_1step_w1": ("shortcut", 1), "shortcut_2step_w1": ("shortcut", 2),
+    "shortcut_renoise_2step_w1": ("shortcut_renoise", 2), "shortcut_4step_w1": ("shortcut", 4),
     "meanflow_1step_w1": ("meanflow", 1), "meanflow_2step_w1": ("meanflow", 2),
 }
 
 NAMES = {"sct_1step_w1": "sCT from scratch, 1 step", "sct_2step_w1": "sCT from scratch, 2 steps",
          "shortcut_1step_w1": "shortcut model from scratch, 1 step", "shortcut_2step_w1": "shortcut model, 2 jumps of 1/2",
-         "shortcut_4step_w1": "shortcut model, 4 steps",
          "shortcut_renoise_2step_w1": "shortcut model, 2 steps re-noised (Alg. 1)",
+         "shortcut_4step_w1": "shortcut model, 4 steps",
          "meanflow_1step_w1": "MeanFlow from scratch, 1 step", "meanflow_2step_w1": "MeanFlow, 2 steps"}
 
 

@@ -133,6 +133,19 @@ def test_renoise_sampler_re_noises_to_the_marginal_of_the_exact_flow_map():
     assert not out.equal(flowmap.sample_flowmap_renoise(model, e, [1.0, t], generator=torch.Generator().manual_seed(5)))
 
 
+def test_renoise_sampler_re_noises_the_latest_jump_each_time():
+    """Three calls by hand, exact flow map of N(0, S^2): each re-noising starts from the jump just made."""
+    model, ts = ExactAverageVelocity(), [1.0, 0.25, 0.125]
+    e = torch.randn(1000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    out = flowmap.sample_flowmap_renoise(model, e, ts, generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    x = S * e
+    for t in ts[1:]:
+        z_t = (1 - t) * x + t * torch.randn(e.shape, dtype=torch.float64, generator=g)
+        x = S * z_t / std_fm(t)
+    torch.testing.assert_close(out, x)
+
+
 def test_renoise_sampler_re_noises_around_the_models_centre_and_scale():
     """Data units: with centre c and scale s the fresh noise is c + s e (a model whose jump returns c exactly)."""
 
@@ -455,3 +468,18 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
     assert seen == [torch.Size([50, 2])] * len(frontier.KEYS)
     assert w1["shortcut_1step_w1"] != w1["shortcut_2step_w1"]  # the number of steps reaches the sampler
     assert w1["shortcut_2step_w1"] != w1["shortcut_renoise_2step_w1"]  # and so does the sampler's kind
+
+
+def test_benchmark_renoise_sampler_is_seeded_by_its_generator_and_is_the_packages():
+    model = flowmap.for_data(torch.randn(100, 2) * 0.7 + 1.0, SMALL)
+    nn.init.normal_(model.net.out.weight, std=0.5)
+    from cmlesson import frontier
+
+    sample = frontier.samplers_for({"sct": None, "shortcut": model, "meanflow": None}, 40)["shortcut_renoise"](2)
+    torch.manual_seed(0)
+    a = sample(torch.Generator().manual_seed(3))
+    torch.manual_seed(1)  # the global generator must not matter
+    b = sample(torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    direct = flowmap.sample_flowmap_renoise(model, flowmap.noise(model, 40, g), flowmap.renoise_times(2), generator=g)
+    assert a.equal(b) and a.equal(direct)
