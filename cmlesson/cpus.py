@@ -3,9 +3,10 @@
 The course's networks are small: one training step of the MLP is a few dozen kernels on matrices of 500-1,000 rows
 by 192. With OpenMP's threads asleep between kernels (``OMP_WAIT_POLICY=PASSIVE``, set in ``cmlesson/__init__`` so
 that a shared machine does not crawl), each kernel pays a second thread's wake-up: at the notebooks' batch of 500
-one thread trains faster than two, at 1,000 about as fast or faster, from run to run (``python -m cmlesson bench`` prints both). The second
-core is better spent on a second run (:func:`cmlesson.training.side_by_side`), on the yardstick's W1s, which run
-in a pool of :func:`worker_threads`, or on a second job sharing the machine (a test worker, a grader's kernel).
+one thread trains faster than two, at 1,000 about as fast or faster, from run to run (``python -m cmlesson bench``
+prints both). The second core is better spent on a second run (:func:`cmlesson.training.side_by_side`), on the
+yardstick's W1s, which run in a pool of :func:`worker_threads`, or on a second job sharing the machine (a test
+worker, a grader's kernel).
 """
 
 from __future__ import annotations
