@@ -60,7 +60,7 @@ bench: venv
 ## make bench-readme: the benchmark plus every notebook's running time and peak memory, written into README.md
 bench-readme: venv
 	$(PY) -m cmlesson bench --notebooks --readme README.md
-	$(PY) -m cmlesson.student --sync-setup
+	$(PY) -m cmlesson student --sync-setup
 
 ## make bench-grading: what the grader's sandbox and a two-worker Dask cluster cost, on a class of 30 submissions
 bench-grading: venv debs

@@ -4,7 +4,7 @@ A student notebook is generated from its solution notebook (``python -m cmlesson
 up to date), and nbval does not run it when another test already executes it whole:
 
 * a notebook without exercises (06, 07, 09): its student version's code is the solution's, cell for cell
-  (cmlesson.student.same_code_as_solution; tests/test_student.py checks it), so nbval runs only the solution;
+  (cmlesson.authoring.student.same_code_as_solution; tests/test_student.py checks it), so nbval runs only the solution;
 * the lesson's student notebooks 01-05 (``GRADED_WHOLE``): tests/test_grade.py's
   ``test_untouched_student_notebooks_are_not_attempted`` runs each of them top to bottom in the grader and asserts
   that no cell raised (nbval would assert the same: they hold no outputs to compare).
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cmlesson.student import same_code_as_solution
+from cmlesson.authoring.student import same_code_as_solution
 
 ROOT = Path(__file__).resolve().parent
 GRADED_WHOLE = "0[1-5]_*.ipynb"  # the notebooks tests/test_grade.py grades whole (its _grade_lesson_notebooks)

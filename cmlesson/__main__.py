@@ -21,7 +21,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--readme", default=None, metavar="FILE", help="write the tables into FILE between its markers")
 
     student = sub.add_parser("student", help="generate notebooks/ from solutions/ (solutions replaced by stubs)")
-    student.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
+    what = student.add_mutually_exclusive_group()
+    what.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
+    what.add_argument("--sync-setup", action="store_true",
+                      help="write the setup cell and the badges (cmlesson/authoring/course.py) into solutions/ and README.md, "
+                           "then regenerate notebooks/")
 
     grade = sub.add_parser("grade", help="grade a folder of submitted notebooks into a CSV")
     grade.add_argument("submissions", nargs="*", metavar="SUBMISSIONS",
@@ -51,13 +55,13 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "bench":
-        from . import bench as mod
+        from .authoring import bench as mod
     elif args.command == "student":
-        from . import student as mod
+        from .authoring import student as mod
     elif args.command == "grade":
-        from . import grade as mod
+        from .grading import grade as mod
     elif args.command == "nbgrader":
-        from . import nbgrader_course as mod
+        from .grading import nbgrader_course as mod
     else:
         from . import checkpoints as mod
     return mod.main(args)

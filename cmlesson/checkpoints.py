@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import data, ema, guidance, judge, latent, lcm, losses, schedules, training, trigflow
+from . import data, ema, losses, schedules, training
 from .config import (
     ConsistencyTrainingConfig,
     DistillConfig,
@@ -40,6 +40,7 @@ from .config import (
     TeacherConfig,
 )
 from .ema import frozen_copy
+from .frontier import classifier, guidance, latent, lcm, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
@@ -96,7 +97,7 @@ def _train_digits(name: str, progress: bool = True) -> training.Trained:
     start = time.perf_counter()
     x_tr, y_tr, _, _ = data.digits_split(test_share=0.2, seed=SEED)
     if name == "digits_classifier":
-        model = judge.train_classifier()
+        model = classifier.train_classifier()
         return training.Trained(model, model, [], time.perf_counter() - start)
     codec = latent.PCACodec.fit(x_tr, DIGITS_LATENT_DIM)
     if name == "digits_pca":
@@ -122,7 +123,7 @@ def _build(meta: dict) -> nn.Module:
     if meta["kind"] == "pca":
         return latent.PCACodec(torch.zeros(meta["data_dim"]), torch.zeros(meta["latent_dim"], meta["data_dim"]), meta["scale"])
     if meta["kind"] == "classifier":
-        return judge.DigitClassifier(meta["hidden"], meta["data_dim"], meta["n_classes"])
+        return classifier.DigitClassifier(meta["hidden"], meta["data_dim"], meta["n_classes"])
     if meta["kind"] == "lcm":
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])

@@ -1,4 +1,4 @@
-"""The exercise checks the notebooks call: ``checks.check_<id>(...)`` for every exercise in :mod:`cmlesson.exercises`
+"""The exercise checks the notebooks call: ``checks.check_<id>(...)`` for every exercise in :mod:`cmlesson.grading.exercises`
 (one module per exercise: its inputs, the code that runs in the student's kernel, its judge and its check).
 
 A check calls the student's code on fixed, seeded inputs, judges the outputs and prints what is wrong in words a
@@ -7,7 +7,7 @@ the function the rest of the notebook uses. ``not_done(x)`` wraps a stub's place
 reports "not attempted".
 
 ``score(ex_id, globals())`` is an exercise's points as a number, for a grade cell of nbgrader (see
-:mod:`cmlesson.nbgrader_course`): the same evaluation and judge as the grader's, run in the student's own kernel.
+:mod:`cmlesson.grading.nbgrader_course`): the same evaluation and judge as the grader's, run in the student's own kernel.
 """
 
 from __future__ import annotations
@@ -17,8 +17,18 @@ import io
 import warnings
 from collections.abc import Mapping
 
-from .exercises import EXERCISES, Exercise, Result, evaluate_in_kernel, grader_assets, judge, kernel_arrays, module, not_done
-from .exercises._kernel import EXERCISE_LIMIT_S
+from .grading.exercises import (
+    EXERCISES,
+    Exercise,
+    Result,
+    evaluate_in_kernel,
+    grader_assets,
+    judge,
+    kernel_arrays,
+    module,
+    not_done,
+)
+from .grading.exercises._kernel import EXERCISE_LIMIT_S
 
 __all__ = ["EXERCISES", "Exercise", "Result", "not_done", "score", *(f"check_{e}" for e in EXERCISES)]
 

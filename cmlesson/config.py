@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import _validate
+from . import validate
 
 
 @dataclass(frozen=True)
@@ -21,9 +21,9 @@ class NoiseConfig:
     sigma_data: float = 0.5  # std of the data; the training functions replace it with the data's estimate
 
     def __post_init__(self) -> None:
-        _validate.sigma_range(self.sigma_min, self.sigma_max)
-        _validate.positive_float("rho", self.rho)
-        _validate.positive_float("sigma_data", self.sigma_data)
+        validate.sigma_range(self.sigma_min, self.sigma_max)
+        validate.positive_float("rho", self.rho)
+        validate.positive_float("sigma_data", self.sigma_data)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _validate
+from . import validate
 
 MOONS_NOISE = 0.05  # the lesson's make_moons(noise=0.05)
 
@@ -63,7 +63,7 @@ def sample(name: str, n: int, seed: int | None = None) -> torch.Tensor:
     """Draw ``n`` i.i.d. points of the named 2-D data set as a float32 tensor of shape (n, 2)."""
     if name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
-    n = _validate.int_at_least("n", n, 1)
+    n = validate.int_at_least("n", n, 1)
     rng = np.random.default_rng(seed)
     return torch.from_numpy(DATASETS[name](n, rng).astype(np.float32))
 
@@ -81,7 +81,7 @@ def load_points(path: str | Path) -> torch.Tensor:
     except (OSError, ValueError) as err:
         raise ValueError(f"could not read points from {str(path)!r}: {err}") from None
     arr = np.asarray(arr, dtype=np.float64)
-    pts = _validate.points_2d(f"points in {path.name}", arr.astype(np.float32))
+    pts = validate.points_2d(f"points in {path.name}", arr.astype(np.float32))
     if pts.shape[0] < 2:
         raise ValueError(f"points in {path.name} must hold at least 2 rows, got {pts.shape[0]}")
     return pts
@@ -96,7 +96,7 @@ def _load_csv(path: Path) -> np.ndarray:
 
 def estimate_sigma_data(x: torch.Tensor) -> float:
     """sigma_data = the data's standard deviation, pooled over coordinates (Karras et al. 2022, Sec. 5)."""
-    x = _validate.points_2d("x", x, dim=None)
+    x = validate.points_2d("x", x, dim=None)
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 rows to estimate sigma_data, got {x.shape[0]}")
     return float(x.double().var(dim=0, unbiased=False).mean().sqrt())
@@ -106,7 +106,7 @@ class Pool:
     """A large pre-sampled set of training points; batches are random rows of it (fast on a CPU)."""
 
     def __init__(self, points: torch.Tensor, seed: int = 0):
-        self.points = _validate.points_2d("points", points, dim=None)
+        self.points = validate.points_2d("points", points, dim=None)
         self.generator = torch.Generator().manual_seed(seed)
 
     def batch(self, n: int) -> torch.Tensor:

@@ -14,13 +14,13 @@ import math
 import torch
 from torch import nn
 
-from . import _validate
+from . import validate
 
 
 @torch.no_grad()
 def ema_update_(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
     """theta_ema <- decay theta_ema + (1 - decay) theta for every parameter; buffers are copied."""
-    decay = _validate.fraction("decay", decay, closed_right=True)
+    decay = validate.fraction("decay", decay, closed_right=True)
     ema_params, params = list(ema_model.parameters()), list(model.parameters())
     if len(ema_params) != len(params):
         raise ValueError(f"ema_model has {len(ema_params)} parameters, model has {len(params)}: not copies")
@@ -31,8 +31,8 @@ def ema_update_(ema_model: nn.Module, model: nn.Module, decay: float) -> None:
 
 def ct_target_decay(N: int, s0: int = 2, mu0: float = 0.9) -> float:
     """Song et al. 2023, App. C: mu(k) = exp(s0 ln(mu0) / N(k)): slower targets as the grid gets finer."""
-    N = _validate.int_at_least("N", N, 1)
-    mu0 = _validate.fraction("mu0", mu0)
+    N = validate.int_at_least("N", N, 1)
+    mu0 = validate.fraction("mu0", mu0)
     return math.exp(s0 * math.log(mu0) / N) if mu0 > 0 else 0.0
 
 
@@ -68,7 +68,7 @@ class EvalEMA:
 
     def __init__(self, model: nn.Module, max_decay: float):
         self.model = frozen_copy(model)
-        self.max_decay = _validate.fraction("max_decay", max_decay)
+        self.max_decay = validate.fraction("max_decay", max_decay)
         self.step = 0
 
     def update(self, model: nn.Module) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import _validate
+from . import validate
 from .samplers import heun_step
 
 Distance = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -67,7 +67,7 @@ def mixed_level_probs(sigmas: torch.Tensor, uniform_share: float = 0.5, P_mean: 
     gives the top pairs, where one-step sampling starts, almost no samples; the uniform share
     ``u`` (Song et al. 2023, Alg. 3) guarantees each pair at least u/(N-1) of every batch.
     """
-    u = _validate.fraction("uniform_share", uniform_share, closed_right=True)
+    u = validate.fraction("uniform_share", uniform_share, closed_right=True)
     return u / (len(sigmas) - 1) + (1 - u) * lognormal_level_probs(sigmas, P_mean, P_std)
 
 

@@ -20,14 +20,14 @@ from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
-from . import _validate
+from . import validate
 from .config import ScoreConfig
 
 REF_SEED, OTHER_SEED = 10_000, 20_000  # reference sets: ref(n, REF_SEED + s) for seed s; its floor's partner OTHER_SEED + s
 
 
 def _np(name: str, x) -> np.ndarray:
-    return _validate.points_2d(name, x, dim=None).double().numpy()
+    return validate.points_2d(name, x, dim=None).double().numpy()
 
 
 def wasserstein_2d(a, b) -> float:
@@ -50,12 +50,12 @@ def noise_floor(
     metric: Callable[..., float] = wasserstein_2d,
 ) -> float:
     """Mean over s of ``metric``(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)): a perfect generator's score."""
-    _validate.int_at_least("seeds", seeds, 1)
+    validate.int_at_least("seeds", seeds, 1)
     return float(np.mean([metric(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)) for s in range(seeds)]))
 
 
 def off_manifold_rate(samples, reference, radius: float) -> float:
     """Share of samples farther than ``radius`` from every reference point (e.g. points between the moons)."""
-    radius = _validate.positive_float("radius", radius)
+    radius = validate.positive_float("radius", radius)
     dist, _ = cKDTree(_np("reference", reference)).query(_np("samples", samples))
     return float(np.mean(dist > radius))

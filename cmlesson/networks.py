@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from . import _validate
+from . import validate
 from .config import NetworkConfig
 
 
@@ -21,7 +21,7 @@ class FourierEmbedding(nn.Module):
 
     def __init__(self, dim: int, max_freq: float):
         super().__init__()
-        max_freq = _validate.positive_float("max_freq", max_freq)
+        max_freq = validate.positive_float("max_freq", max_freq)
         self.register_buffer("freqs", torch.logspace(math.log10(max_freq / 16), math.log10(max_freq), dim // 2) * 2 * math.pi)
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
@@ -34,10 +34,10 @@ class NoiseConditionedMLP(nn.Module):
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
         super().__init__()
-        data_dim = _validate.int_at_least("data_dim", data_dim, 1)
-        hidden = _validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = _validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = _validate.int_at_least("emb_dim", cfg.emb_dim, 2)
+        data_dim = validate.int_at_least("data_dim", data_dim, 1)
+        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
+        depth = validate.int_at_least("depth", cfg.depth, 1)
+        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
         self.embed = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden), nn.SiLU())
         self.inp = nn.Linear(data_dim, hidden)
         self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))

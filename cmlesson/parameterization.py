@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import _validate
+from . import validate
 
 
 def c_skip(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Tensor:
@@ -74,8 +74,8 @@ class ConsistencyFunction(nn.Module):
     def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
         super().__init__()
         self.backbone = backbone
-        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         s = _as_column(sigma, x)  # (batch, 1, ...)
@@ -89,8 +89,8 @@ class EDMDenoiser(nn.Module):
     def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
         super().__init__()
         self.backbone = backbone
-        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
         s = _as_column(sigma, x)  # (batch, 1, ...)

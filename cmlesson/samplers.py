@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import torch
 
-from . import _validate
+from . import validate
 
 Callback = Callable[[dict], None] | None
 
@@ -83,7 +83,7 @@ def sample_consistency(
     model, x: torch.Tensor, sigmas, *, generator: torch.Generator | None = None, callback: Callback = None
 ) -> torch.Tensor:
     """Song et al. 2023, Alg. 1: x <- f(x, sigmas[0]); then for each tau: x <- f(x + sqrt(tau^2 - sigma_min^2) z, tau)."""
-    s = _validate.sigma_sequence("sigmas", sigmas, model.sigma_min, model.sigma_max)
+    s = validate.sigma_sequence("sigmas", sigmas, model.sigma_min, model.sigma_max)
     denoised = model(x, s[0])
     if callback is not None:
         callback({"i": 0, "x": x, "sigma": float(s[0]), "sigma_next": None, "denoised": denoised})
@@ -98,8 +98,8 @@ def sample_consistency(
 
 def noise(n: int, dim: int, sigma: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """The sampler's starting point: sigma z with z ~ N(0, I), shape (n, dim)."""
-    n = _validate.int_at_least("n", n, 1)
-    return _validate.positive_float("sigma", sigma) * torch.randn(n, dim, generator=generator)
+    n = validate.int_at_least("n", n, 1)
+    return validate.positive_float("sigma", sigma) * torch.randn(n, dim, generator=generator)
 
 
 def multistep_sigmas(steps: int, sigma_min: float, sigma_max: float, sigma_data: float) -> list[float]:
@@ -108,8 +108,8 @@ def multistep_sigmas(steps: int, sigma_min: float, sigma_max: float, sigma_data:
     A rule of thumb found by measurement on two moons (notebook 05): re-noise to levels comparable with
     the data's own spread; much lower and the noise cannot undo the previous step's errors.
     """
-    steps = _validate.int_at_least("steps", steps, 1)
-    sigma_min, sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+    steps = validate.int_at_least("steps", steps, 1)
+    sigma_min, sigma_max = validate.sigma_range(sigma_min, sigma_max)
     if steps == 1:
         return [sigma_max]
     hi, lo = min(3 * sigma_data, sigma_max / 2), max(0.7 * sigma_data, 2 * sigma_min)

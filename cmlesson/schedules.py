@@ -12,21 +12,21 @@ import math
 
 import torch
 
-from . import _validate
+from . import validate
 
 
 def geometric_sigmas(N: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
     """The lesson's schedule: N levels evenly spaced in log sigma, from sigma_max down to sigma_min."""
-    N = _validate.int_at_least("N", N, 2)
-    sigma_min, sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+    N = validate.int_at_least("N", N, 2)
+    sigma_min, sigma_max = validate.sigma_range(sigma_min, sigma_max)
     return torch.linspace(math.log(sigma_max), math.log(sigma_min), N, dtype=torch.float64).exp().float()
 
 
 def karras_sigmas(N: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
     """Karras et al. 2022, Eq. 5: s_i = (s_max^(1/rho) + i/(N-1) (s_min^(1/rho) - s_max^(1/rho)))^rho, i = 0..N-1."""
-    N = _validate.int_at_least("N", N, 2)
-    sigma_min, sigma_max = _validate.sigma_range(sigma_min, sigma_max)
-    rho = _validate.positive_float("rho", rho)
+    N = validate.int_at_least("N", N, 2)
+    sigma_min, sigma_max = validate.sigma_range(sigma_min, sigma_max)
+    rho = validate.positive_float("rho", rho)
     ramp = torch.linspace(0, 1, N, dtype=torch.float64)
     min_inv, max_inv = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
     sigmas = (max_inv + ramp * (min_inv - max_inv)) ** rho
@@ -42,16 +42,16 @@ def append_zero(sigmas: torch.Tensor) -> torch.Tensor:
 def ct_curriculum(k: int, K: int, s0: int = 2, s1: int = 150) -> int:
     """Song et al. 2023, Appendix C: N(k) = ceil(sqrt(k/K ((s1+1)^2 - s0^2) + s0^2) - 1) + 1 levels at step k of K."""
     k, K = _check_step(k, K)
-    s0 = _validate.int_at_least("s0", s0, 1)
-    s1 = _validate.int_at_least("s1", s1, s0)
+    s0 = validate.int_at_least("s0", s0, 1)
+    s1 = validate.int_at_least("s1", s1, s0)
     return math.ceil(math.sqrt(k / K * ((s1 + 1) ** 2 - s0**2) + s0**2) - 1) + 1
 
 
 def ict_curriculum(k: int, K: int, s0: int = 10, s1: int = 1280) -> int:
     """Song & Dhariwal 2023, Eq. 6: N(k) = min(s0 2^floor(k/K'), s1) + 1 with K' = floor(K / (log2 floor(s1/s0) + 1))."""
     k, K = _check_step(k, K)
-    s0 = _validate.int_at_least("s0", s0, 1)
-    s1 = _validate.int_at_least("s1", s1, s0)
+    s0 = validate.int_at_least("s0", s0, 1)
+    s1 = validate.int_at_least("s1", s1, s0)
     K_prime = max(1, math.floor(K / (math.log2(s1 // s0) + 1)))
     return min(s0 * 2 ** (k // K_prime), s1) + 1
 
@@ -63,8 +63,8 @@ def lesson_curriculum(k: int, K: int) -> int:
 
 
 def _check_step(k: int, K: int) -> tuple[int, int]:
-    K = _validate.int_at_least("K", K, 1)
-    k = _validate.int_at_least("k", k, 0)
+    K = validate.int_at_least("K", K, 1)
+    k = validate.int_at_least("k", k, 0)
     if k > K:
         raise ValueError(f"k must be in [0, K] = [0, {K}], got {k}")
     return k, K

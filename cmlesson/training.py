@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import _validate, losses, schedules
+from . import losses, schedules, validate
 from .config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
 from .cpus import TRAIN_THREADS, available_cpus, torch_threads
 from .data import Pool, estimate_sigma_data
@@ -82,9 +82,9 @@ def noise_config_for(data: torch.Tensor, noise: NoiseConfig = NoiseConfig()) -> 
 
 
 def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progress) -> list[float]:
-    steps = _validate.int_at_least("steps", steps, 1)
-    batch = _validate.int_at_least("batch", batch, 1)
-    _validate.positive_float("lr", lr)
+    steps = validate.int_at_least("steps", steps, 1)
+    batch = validate.int_at_least("batch", batch, 1)
+    validate.positive_float("lr", lr)
     with torch_threads(TRAIN_THREADS):
         opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
         history = []
@@ -106,7 +106,7 @@ def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progr
 
 
 def _pool(data: torch.Tensor, seed: int) -> Pool:
-    return Pool(_validate.points_2d("data", data, dim=None), seed=seed)
+    return Pool(validate.points_2d("data", data, dim=None), seed=seed)
 
 
 def train_teacher(

@@ -47,8 +47,10 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Bbox, IdentityTransform
 from torch import nn
 
-from . import checkpoints, data, judge, lcm, metrics, samplers, schedules
+from . import checkpoints, data, metrics, samplers, schedules
 from .config import ConsistencyTrainingConfig, DistillConfig, NoiseConfig
+from .frontier import lcm
+from .frontier.classifier import CONFIDENT
 from .plotting import MOONS_LIMITS
 
 DPI = 80  # 11 inches -> 880 pixels wide: fits JupyterLab's default output width
@@ -794,15 +796,15 @@ def digit_explorer(cm: nn.Module | None = None, codec: nn.Module | None = None, 
             raise InvalidInput("noise seed must be a whole number >= 0")
         x, p, labels = samples(digits, w, steps, seed)
         image.set_data(_mosaic(x))
-        read, conf = p.argmax(1), p.max(1) >= judge.CONFIDENT
+        read, conf = p.argmax(1), p.max(1) >= CONFIDENT
         for t, d, ok in zip(texts, read, conf, strict=True):
             t.set_text(str(d) if ok else "?")
         asked = ", ".join(map(str, digits))
         ax.set_title(f"asked for {asked}; w = {w:g}, {steps} step{'s' * (steps > 1)} ({steps} evaluation{'s' * (steps > 1)})\n"
-                     f"red: the classifier's reading ('?' below confidence {judge.CONFIDENT:g})")
+                     f"red: the classifier's reading ('?' below confidence {CONFIDENT:g})")
         n, hits = len(read), int((read == labels).sum())
         return (f"<b>{hits} of {n}</b> tiles read as the requested digit, <b>{int(conf.sum())} of {n}</b> with confidence "
-                f">= {judge.CONFIDENT:g} (noise seed {seed}). w = 0 ignores the request; w = 1 is plain conditional "
+                f">= {CONFIDENT:g} (noise seed {seed}). w = 0 ignores the request; w = 1 is plain conditional "
                 f"sampling; larger w trades variety for fidelity."), {ax: "fixed"}
 
     return Explorer("Digit explorer", controls, rows, fig, update,

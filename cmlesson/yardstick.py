@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import _validate, metrics
+from . import metrics, validate
 from .config import ScoreConfig
 from .cpus import worker_threads
 
@@ -75,13 +75,13 @@ def _w1s(pairs: list[tuple[torch.Tensor, torch.Tensor]], metric: Metric = metric
 
 def w1_per_seed(sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds) -> list[float]:
     """W1(sample(generator seeded s), ref(n, REF_SEED + s)) for s = 0 .. seeds-1, in data units."""
-    _validate.int_at_least("seeds", seeds, 1)
+    validate.int_at_least("seeds", seeds, 1)
     return _w1s([(sample(torch.Generator().manual_seed(s)), ref(n, REF_SEED + s)) for s in range(seeds)])
 
 
 @functools.lru_cache(maxsize=64)
 def _floor(ref: RefSampler, n: int, seeds: int, metric: Metric) -> tuple[float, ...]:
-    _validate.int_at_least("seeds", seeds, 1)
+    validate.int_at_least("seeds", seeds, 1)
     return tuple(_w1s([(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)], metric))
 
 

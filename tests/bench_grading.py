@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from grading_fixtures import cluster  # noqa: E402
 from grading_fixtures import corpus as C  # noqa: E402
 
-from cmlesson import grade, sandbox  # noqa: E402
-from cmlesson.bench import replace_section  # noqa: E402
+from cmlesson.authoring.bench import replace_section  # noqa: E402
+from cmlesson.grading import grade, sandbox  # noqa: E402
 
 N_SUBMISSIONS = 30
 

@@ -1,5 +1,5 @@
 """Badges ("Open in Colab", "Open in Kaggle", "Launch Binder"): every link names a student notebook that exists, in the
-course's repository at its tag; the README and the notebooks carry what cmlesson.course generates."""
+course's repository at its tag; the README and the notebooks carry what cmlesson.authoring.course generates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import nbformat
 import pytest
 
-from cmlesson import course, student
+from cmlesson.authoring import course, student
 
 ROOT = Path(__file__).resolve().parents[1]
 BADGE = re.compile(r"\[!\[([^\]]*)\]\(([^)\s]*)\)\]\(([^)\s]*)\)")  # [![alt](image)](link)
@@ -19,7 +19,7 @@ SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 
 def target(link: str) -> tuple[str, str, str]:
     """(owner/name, ref, path in the repository) that a Colab, Kaggle or Binder link opens; read from the URL itself,
-    independently of how cmlesson.course builds it."""
+    independently of how cmlesson.authoring.course builds it."""
     url = urlsplit(link)
     if url.netloc == "colab.research.google.com":
         m = re.fullmatch(r"/github/([^/]+/[^/]+)/blob/([^/]+)/(.+)", url.path)
@@ -99,7 +99,7 @@ def test_course_has_the_current_setup_cell_and_badges():
     times = student.load_times(ROOT / "solutions")
     assert times is not None, f"{course.TIMES_FILE} is missing: run `make bench-readme`"
     stale = [p.name for p, nb in solutions.items() if student.with_setup(nb, p.name, times) != nb]
-    assert not stale, f"setup cell, badges or running time out of date in {stale}: run `python -m cmlesson.student --sync-setup`"
+    assert not stale, f"setup cell, badges or running time out of date in {stale}: run `python -m cmlesson student --sync-setup`"
     for path in SOLUTIONS:
         nb = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")

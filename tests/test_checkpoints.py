@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cmlesson import checkpoints, data, lcm, metrics, samplers, trigflow, yardstick
-from cmlesson.judge import DigitClassifier
-from cmlesson.latent import PCACodec
+from cmlesson import checkpoints, data, metrics, samplers, yardstick
+from cmlesson.frontier import lcm, trigflow
+from cmlesson.frontier.classifier import DigitClassifier
+from cmlesson.frontier.latent import PCACodec
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 from cmlesson.training import Trained
 

@@ -16,9 +16,10 @@ import torch
 from grading_fixtures import corpus as C
 from torch import nn
 
-from cmlesson import checks, data, exercises, grade, parameterization, schedules
+from cmlesson import checks, data, parameterization, schedules
 from cmlesson.config import NetworkConfig
-from cmlesson.exercises import ct_training, ladder
+from cmlesson.grading import exercises, grade
+from cmlesson.grading.exercises import ct_training, ladder
 from cmlesson.networks import NoiseConditionedMLP
 
 
@@ -325,7 +326,7 @@ def test_ladder_mistakes_are_named(ladder_assets, mistake):
 
 def test_ladder_spy_metric_is_judged_without_w1():
     """The fifth-argument call is judged from what the spy saw: no transport problem is solved for it."""
-    from cmlesson.exercises.ladder import _metric_problem
+    from cmlesson.grading.exercises.ladder import _metric_problem
     assert _metric_problem({"values": [1001.0, 1002.0], "shapes": [[[5, 2], [5, 2]]] * 2}, 5) is None
     assert "ignores its argument" in _metric_problem({"values": [0.1, 0.2], "shapes": []}, 5)
     assert "does not return, for each rung" in _metric_problem({"values": [1002.0, 1001.0], "shapes": [[[5, 2], [5, 2]]] * 2}, 5)

@@ -20,7 +20,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from cmlesson import course, student
+from cmlesson.authoring import course, student
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "01_consistency_property.ipynb"

@@ -9,7 +9,7 @@ import torch
 from grading_fixtures import corpus as C
 
 from cmlesson import checks, losses, samplers
-from cmlesson.exercises._fixtures import GaussianDenoiser, SpyNet
+from cmlesson.grading.exercises._fixtures import GaussianDenoiser, SpyNet
 
 EX = "cd_loss"
 

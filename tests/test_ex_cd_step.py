@@ -10,7 +10,7 @@ from grading_fixtures import corpus as C
 
 from cmlesson import checks, training
 from cmlesson.ema import EvalEMA, TargetEMA
-from cmlesson.exercises.cd_step import StepNet
+from cmlesson.grading.exercises.cd_step import StepNet
 
 EX = "cd_step"
 

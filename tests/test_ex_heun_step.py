@@ -9,7 +9,7 @@ import torch
 from grading_fixtures import corpus as C
 
 from cmlesson import checks, samplers
-from cmlesson.exercises._fixtures import GaussianDenoiser
+from cmlesson.grading.exercises._fixtures import GaussianDenoiser
 
 EX = "heun_step"
 

@@ -10,8 +10,9 @@ import torch
 from grading_fixtures import corpus as C
 from grading_fixtures import corpus_meanflow_target as M
 
-from cmlesson import checks, meanflow
-from cmlesson.exercises import meanflow_target as ex
+from cmlesson import checks
+from cmlesson.frontier import meanflow
+from cmlesson.grading.exercises import meanflow_target as ex
 
 EX = "meanflow_target"
 

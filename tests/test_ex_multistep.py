@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grading_fixtures import corpus as C
 
-from cmlesson import exercises
+from cmlesson.grading import exercises
 
 
 def test_noise_from_the_global_generator_is_named():

@@ -10,8 +10,9 @@ import re
 import pytest
 from grading_fixtures import corpus as C
 
-from cmlesson import checks, exercises, samplers
-from cmlesson.exercises import two_step
+from cmlesson import checks, samplers
+from cmlesson.grading import exercises
+from cmlesson.grading.exercises import two_step
 
 EX = "two_step"
 

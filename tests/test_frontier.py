@@ -15,9 +15,10 @@ import pytest
 import torch
 from torch import nn
 
-from cmlesson import flowmap, meanflow, shortcut, trigflow
+from cmlesson.authoring import bench_frontier
 from cmlesson.config import MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutConfig
-from cmlesson.exercises._fixtures import GaussianDenoiser
+from cmlesson.frontier import flowmap, meanflow, shortcut, trigflow
+from cmlesson.grading.exercises._fixtures import GaussianDenoiser
 
 torch.set_default_dtype(torch.float32)
 S = 0.6  # std of the Gaussian data N(0, S^2 I) below
@@ -448,13 +449,12 @@ def test_bad_settings_name_the_parameter():
 
 
 def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
-    """frontier.per_seed with tiny budgets: every key, one W1 per seed, from a sampler of the right method and steps."""
-    from cmlesson import frontier
+    """bench_frontier.per_seed with tiny budgets: every key, one W1 per seed, from a sampler of the right method and steps."""
 
     tiny = {"steps": 3, "batch": 32, "warmup": 1}
-    monkeypatch.setattr(frontier, "SCTConfig", lambda: replace(SCTConfig(), **tiny))
-    monkeypatch.setattr(frontier, "ShortcutConfig", lambda: replace(ShortcutConfig(), **tiny))
-    monkeypatch.setattr(frontier, "MeanFlowConfig", lambda: replace(MeanFlowConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "SCTConfig", lambda: replace(SCTConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "ShortcutConfig", lambda: replace(ShortcutConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "MeanFlowConfig", lambda: replace(MeanFlowConfig(), **tiny))
     seen = []
 
     def w1_per_seed(sample, n, seeds):
@@ -462,10 +462,10 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
         seen.append(x.shape)
         return [float(x.norm())] * seeds
 
-    w1, seconds = frontier.per_seed(torch.randn(300, 2), w1_per_seed, 50, 3, progress=False)
-    assert set(w1) == set(frontier.KEYS) == set(frontier.NAMES) and all(len(v) == 3 for v in w1.values())
+    w1, seconds = bench_frontier.per_seed(torch.randn(300, 2), w1_per_seed, 50, 3, progress=False)
+    assert set(w1) == set(bench_frontier.KEYS) == set(bench_frontier.NAMES) and all(len(v) == 3 for v in w1.values())
     assert set(seconds) == {"sct_train_s", "shortcut_train_s", "meanflow_train_s"} and all(s > 0 for s in seconds.values())
-    assert seen == [torch.Size([50, 2])] * len(frontier.KEYS)
+    assert seen == [torch.Size([50, 2])] * len(bench_frontier.KEYS)
     assert w1["shortcut_1step_w1"] != w1["shortcut_2step_w1"]  # the number of steps reaches the sampler
     assert w1["shortcut_2step_w1"] != w1["shortcut_renoise_2step_w1"]  # and so does the sampler's kind
 
@@ -473,9 +473,8 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
 def test_benchmark_renoise_sampler_is_seeded_by_its_generator_and_is_the_packages():
     model = flowmap.for_data(torch.randn(100, 2) * 0.7 + 1.0, SMALL)
     nn.init.normal_(model.net.out.weight, std=0.5)
-    from cmlesson import frontier
 
-    sample = frontier.samplers_for({"sct": None, "shortcut": model, "meanflow": None}, 40)["shortcut_renoise"](2)
+    sample = bench_frontier.samplers_for({"sct": None, "shortcut": model, "meanflow": None}, 40)["shortcut_renoise"](2)
     torch.manual_seed(0)
     a = sample(torch.Generator().manual_seed(3))
     torch.manual_seed(1)  # the global generator must not matter

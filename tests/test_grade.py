@@ -21,14 +21,15 @@ import torch
 from grading_fixtures import corpus as C
 from torch import nn
 
-from cmlesson import checks, data, grade, parameterization
+from cmlesson import checks, data, parameterization
 from cmlesson.__main__ import parser
 from cmlesson.config import NetworkConfig
-from cmlesson.exercises import ladder as ladder_exercise
+from cmlesson.grading import grade
+from cmlesson.grading.exercises import ladder as ladder_exercise
 from cmlesson.networks import NoiseConditionedMLP
 
 CHEAT = """\
-import cmlesson.checks as checks, cmlesson.exercises as ex, cmlesson.metrics as metrics, cmlesson.parameterization as P
+import cmlesson.checks as checks, cmlesson.grading.exercises as ex, cmlesson.metrics as metrics, cmlesson.parameterization as P
 full = checks.Result(2, 2, "ok", "correct")
 for name in list(ex.EXERCISES):
     ex.module(name).judge = lambda *args, **kwargs: full

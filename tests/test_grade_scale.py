@@ -12,8 +12,8 @@ import pytest
 from grading_fixtures import cluster
 from grading_fixtures import corpus as C
 
-from cmlesson import grade
 from cmlesson.__main__ import parser
+from cmlesson.grading import grade
 from cmlesson.training import available_cpus
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cmlesson import guidance, samplers
+from cmlesson import samplers
 from cmlesson.config import GuidedTeacherConfig, NetworkConfig
-from cmlesson.guidance import NULL_LABEL, ConditionalEDMDenoiser, ConditionedMLP, Guided
+from cmlesson.frontier import guidance
+from cmlesson.frontier.guidance import NULL_LABEL, ConditionalEDMDenoiser, ConditionedMLP, Guided
 
 TINY = NetworkConfig(hidden=16, depth=2)
 

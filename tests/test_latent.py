@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cmlesson import latent
 from cmlesson.config import AutoencoderConfig
+from cmlesson.frontier import latent
 
 
 @pytest.fixture

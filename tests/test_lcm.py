@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from cmlesson import guidance, lcm, losses, samplers, schedules
+from cmlesson import losses, samplers, schedules
 from cmlesson.config import GuidedTeacherConfig, LCMConfig, NetworkConfig
-from cmlesson.guidance import ConditionalEDMDenoiser, ConditionedMLP
+from cmlesson.frontier import guidance, lcm
+from cmlesson.frontier.guidance import ConditionalEDMDenoiser, ConditionedMLP
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)

@@ -57,7 +57,7 @@ def test_the_opening_says_where_the_solutions_are(path):
 
 def test_every_exercise_is_numbered_by_its_notebook_alike_in_check_heading_and_readme():
     """'Exercise n.m' (n: the notebook): the check prints it, the notebook's heading and the README's table say it."""
-    from cmlesson.exercises import EXERCISES
+    from cmlesson.grading.exercises import EXERCISES
 
     readme = (ROOT / "README.md").read_text()
     for ex in EXERCISES.values():

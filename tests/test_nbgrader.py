@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from cmlesson import exercises, nbgrader_course
-from cmlesson.student import MarkerError
+from cmlesson.authoring.student import MarkerError
+from cmlesson.grading import exercises, nbgrader_course
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -6,8 +6,8 @@ import json
 
 from grading_fixtures import corpus as C
 
-from cmlesson import exercises, grade, platforms
 from cmlesson.__main__ import parser
+from cmlesson.grading import exercises, grade, platforms
 
 
 def rows() -> list[grade.Row]:

@@ -11,7 +11,8 @@ import pytest
 import tomllib
 import torch
 
-from cmlesson import bench, cpus, data, metrics, yardstick
+from cmlesson import cpus, data, metrics, yardstick
+from cmlesson.authoring import bench, bench_frontier
 
 ROOT = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ
@@ -140,12 +141,11 @@ def test_bench_run_reports_every_key(monkeypatch):
     monkeypatch.setattr(bench, "DistillConfig", lambda: replace(config.DistillConfig(), steps=20, batch=128))
     ct = replace(config.ConsistencyTrainingConfig(), steps=20, batch=128)
     monkeypatch.setattr(bench, "ConsistencyTrainingConfig", lambda: ct)
-    from cmlesson import frontier
 
     tiny = {"steps": 20, "batch": 128}
-    monkeypatch.setattr(frontier, "SCTConfig", lambda: replace(config.SCTConfig(), **tiny))
-    monkeypatch.setattr(frontier, "ShortcutConfig", lambda: replace(config.ShortcutConfig(), **tiny))
-    monkeypatch.setattr(frontier, "MeanFlowConfig", lambda: replace(config.MeanFlowConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "SCTConfig", lambda: replace(config.SCTConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "ShortcutConfig", lambda: replace(config.ShortcutConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "MeanFlowConfig", lambda: replace(config.MeanFlowConfig(), **tiny))
     r = bench.run("moons", cfg=config.BenchConfig(score=config.ScoreConfig(n=200, seeds=2)), progress=False)
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
             "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms",
@@ -218,8 +218,8 @@ def test_mean_ladder_is_the_mean_of_seeded_ladders():
 
 
 def test_readme_exercise_table_is_the_registry():
-    """The instructors' table in the README lists every exercise of cmlesson.exercises, in order, with its points."""
-    from cmlesson.exercises import EXERCISES
+    """The instructors' table in the README lists every exercise of cmlesson.grading.exercises, in order, with its points."""
+    from cmlesson.grading.exercises import EXERCISES
 
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| (\d\d)[^|]*\|[^|]*\| (\d+) \|$", text, re.M)

@@ -1,4 +1,4 @@
-"""The grader's isolation (``cmlesson.sandbox``): the hostile corpus under ``--sandbox bwrap`` and ``none``, and the
+"""The grader's isolation (``cmlesson.grading.sandbox``): the hostile corpus under ``--sandbox bwrap`` and ``none``, and the
 sandbox's own pieces. bubblewrap is required (the Makefile installs Debian's ``bubblewrap``)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from grading_fixtures import hostile
 
-from cmlesson import grade, sandbox
 from cmlesson.__main__ import parser
+from cmlesson.grading import grade, sandbox
 
 
 def tree(folder: Path) -> dict[str, str]:

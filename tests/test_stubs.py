@@ -14,7 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cmlesson import checks, exercises
+from cmlesson import checks
+from cmlesson.grading import exercises
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _cells(folder: str, notebook: str) -> list[str]:
     (path,) = sorted((ROOT / folder).glob(f"{notebook}_*.ipynb"))
     return [c.source for c in nbformat.read(path, as_version=4).cells
-            if c.cell_type == "code" and c.get("id") != "cmlesson-setup"]  # the setup cell (cmlesson.course) comes first
+            if c.cell_type == "code" and c.get("id") != "cmlesson-setup"]  # the setup cell (authoring.course) comes first
 
 
 def _defines(source: str, names: tuple[str, ...]) -> bool:

@@ -1,4 +1,4 @@
-"""The student-notebook generator (cmlesson.student): deterministic, strips solutions, stubs live, safe to run."""
+"""The student-notebook generator (cmlesson.authoring.student): deterministic, strips solutions, stubs live, safe to run."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from cmlesson import student
-from cmlesson.course import SETUP_CELL_ID, TIME_PREFIX, badges, running_time, setup_source
+from cmlesson import __main__ as cli
+from cmlesson.authoring import student
+from cmlesson.authoring.course import SETUP_CELL_ID, TIME_PREFIX, badges, running_time, setup_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -265,7 +266,7 @@ def test_same_code_as_solution_sees_blocks_and_solution_only_cells():
     assert not student.same_code_as_solution(nbformat.writes(plain))
 
 
-# --- the setup cell and the badges (python -m cmlesson.student --sync-setup) -----------------------------------
+# --- the setup cell and the badges (python -m cmlesson student --sync-setup) -----------------------------------
 
 
 def test_with_setup_puts_the_setup_cell_after_the_title_and_the_badges_under_it():
@@ -380,12 +381,13 @@ def test_sync_setup_refuses_to_overwrite_an_executed_student_notebook(course, tm
 
 
 def test_sync_setup_is_on_the_command_line(monkeypatch):
-    """`python -m cmlesson.student --sync-setup` (what the lead runs) reaches sync_setup with the course's folders."""
+    """`python -m cmlesson student --sync-setup` (what the lead runs) reaches sync_setup with the course's folders."""
     calls = []
     monkeypatch.setattr(student, "sync_setup", lambda *a: calls.append(a) or 0)
     monkeypatch.setattr(student, "generate", lambda *a, **k: pytest.fail("generate called"))
-    assert student.main(student.parse_args(["--sync-setup"])) == 0
+    assert cli.main(["student", "--sync-setup"]) == 0
     assert calls == [(ROOT / "solutions", ROOT / "notebooks", ROOT / "README.md")]
-    assert student.parse_args([]).sync_setup is False and student.parse_args(["--check"]).check is True
+    parse = cli.parser().parse_args
+    assert parse(["student"]).sync_setup is False and parse(["student", "--check"]).check is True
     with pytest.raises(SystemExit):
-        student.parse_args(["--check", "--sync-setup"])
+        parse(["student", "--check", "--sync-setup"])

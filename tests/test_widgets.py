@@ -284,8 +284,9 @@ class Always(nn.Module):
 @pytest.fixture
 def digit_models():
     """A random tiny guided consistency model on a 20-number PCA code of the digits, and a random classifier."""
-    from cmlesson import data, judge, latent, lcm
-    from cmlesson.guidance import ConditionalEDMDenoiser, ConditionedMLP
+    from cmlesson import data
+    from cmlesson.frontier import classifier, latent, lcm
+    from cmlesson.frontier.guidance import ConditionalEDMDenoiser, ConditionedMLP
 
     torch.manual_seed(0)
     backbone = ConditionedMLP(20, widgets_tiny_net())
@@ -294,7 +295,7 @@ def digit_models():
     cm = lcm.consistency_model_from(ConditionalEDMDenoiser(backbone, 1.0, 0.002, 80.0), 4.0).eval()
     nn.init.normal_(cm.backbone.guidance[1].weight)
     x, _ = data.digits()
-    return cm, latent.PCACodec.fit(x[:300], 20), judge.DigitClassifier().eval()
+    return cm, latent.PCACodec.fit(x[:300], 20), classifier.DigitClassifier().eval()
 
 
 def widgets_tiny_net():
@@ -315,7 +316,7 @@ def test_digit_explorer_redraws_on_every_control(digit_models):
 
 
 def test_digit_explorer_shows_the_models_samples_and_the_classifiers_reading(digit_models):
-    from cmlesson import lcm
+    from cmlesson.frontier import lcm
 
     cm, codec, _ = digit_models
     ex = widgets.digit_explorer(cm, codec, Always(7))

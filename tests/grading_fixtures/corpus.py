@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from cmlesson.exercises import EXERCISES
+from cmlesson.grading.exercises import EXERCISES
 
 IMPORTS = """\
 import math
@@ -212,7 +212,7 @@ def w1_student(a, b):
 }
 
 # Exercises added later keep their code in a file of their own, grading_fixtures/corpus_<id>.py, with the same
-# three dicts (the notebook order of ALL follows cmlesson.exercises.EXERCISES).
+# three dicts (the notebook order of ALL follows cmlesson.grading.exercises.EXERCISES).
 for _path in sorted(Path(__file__).parent.glob("corpus_*.py")):
     _more = importlib.import_module(f"grading_fixtures.{_path.stem}")
     CORRECT.update(_more.CORRECT)
@@ -234,7 +234,7 @@ def functions(*sources: str) -> dict:
 
 def grade(ex_id: str, source: str, assets=None):
     """Evaluate student code the way the grader's kernel does (``evaluate_in_kernel``), then judge it here."""
-    from cmlesson import exercises
+    from cmlesson.grading import exercises
 
     arrays = exercises.kernel_arrays({ex_id: assets}) if assets is not None else {}
     return exercises.judge(ex_id, exercises.evaluate_in_kernel(ex_id, functions(source), arrays, 60.0), assets)

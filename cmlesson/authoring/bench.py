@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checkpoints, course, cpus, data, ema, frontier, losses, metrics, samplers, schedules, training, yardstick
-from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
-from .networks import NoiseConditionedMLP
-from .parameterization import ConsistencyFunction
+from .. import checkpoints, cpus, data, ema, losses, metrics, samplers, schedules, training, yardstick
+from ..config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NetworkConfig, NoiseConfig, TeacherConfig
+from ..networks import NoiseConditionedMLP
+from ..parameterization import ConsistencyFunction
+from . import bench_frontier, course
 from .student import same_code_as_solution
 
 RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, 2) reference points
@@ -173,7 +174,8 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
         shipped_teacher, shipped_cd = checkpoints.load("teacher", progress=False), checkpoints.load("cd", progress=False)
         per_seed["shipped_teacher_heun18_w1"] = w1(lambda g: samplers.sample_heun(shipped_teacher, start(g), heun))
         per_seed["shipped_cd_1step_w1"] = w1(cm_sample(shipped_cd, 1))
-    frontier_w1, frontier_s = frontier.per_seed(train, lambda s, m, k: yardstick.w1_per_seed(s, ref, m, k), n, seeds, progress)
+    frontier_w1, frontier_s = bench_frontier.per_seed(
+        train, lambda s, m, k: yardstick.w1_per_seed(s, ref, m, k), n, seeds, progress)
     per_seed.update(frontier_w1)  # notebook 08's methods: sCT, the shortcut model, MeanFlow
     r = {"dataset": data_file or dataset, "threads": threads, "seeds": seeds, "n": n}
     for key, values in per_seed.items():
@@ -206,7 +208,7 @@ def table(r: dict) -> str:
     names = {"teacher_heun18_w1": "teacher, Heun 18 steps", "cd_1step_w1": "CD, 1 step", "cd_2step_w1": "CD, 2 steps",
              "cd_3step_w1": "CD, 3 steps", "ct_1step_w1": "CT from scratch, 1 step", "ct_2step_w1": "CT from scratch, 2 steps",
              "shipped_teacher_heun18_w1": "shipped teacher checkpoint, Heun 18 steps (notebook 01)",
-             "shipped_cd_1step_w1": "shipped CD checkpoint, 1 step (notebook 01)", **frontier.NAMES}
+             "shipped_cd_1step_w1": "shipped CD checkpoint, 1 step (notebook 01)", **bench_frontier.NAMES}
     for key, name in ((k, v) for k, v in names.items() if k in r):
         target = f"<= {TARGETS[key]}x" if key in TARGETS else ""
         ratio, ratio_se = r[key.replace("_w1", "_ratio")], r[key.replace("_w1", "_ratio_se")]
@@ -239,7 +241,7 @@ def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks"), only: 
             solution = Path("solutions") / path.name
             if folder != "solutions" and solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
                 continue  # the same code as its solution notebook, timed above
-            cmd = [sys.executable, "-m", "cmlesson._nbrun", str(path)]
+            cmd = [sys.executable, "-m", "cmlesson.authoring.nbrun", str(path)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"{path} failed to execute:\n{out.stderr[-2000:]}")
@@ -323,7 +325,7 @@ def main(args) -> int:
         return retime(args.retime, args.readme)
     r = run(args.dataset, args.data, progress=not args.json)
     try:
-        from .widgets import measure_latency
+        from ..widgets import measure_latency
     except ImportError:
         measure_latency = None
     if measure_latency is not None and args.data is None and args.dataset == "moons":

@@ -33,7 +33,7 @@ KERNEL_MODULES = ("_kernel", "_fixtures")  # shared kernel-side code, injected b
 
 # What ``._judging`` is in the student's kernel: every name imported from it is a placeholder, and the judges
 # that would use them never run there.
-JUDGING_STANDIN = '''"""Stand-in for cmlesson.exercises._judging in the student's kernel (the judges run in the grader)."""
+JUDGING_STANDIN = '''"""Stand-in for cmlesson.grading.exercises._judging in the student's kernel (judges run in the grader)."""
 
 
 class _JudgeOnly:

@@ -14,16 +14,16 @@ import time
 import torch
 from torch import nn
 
-from . import _validate
-from .config import AutoencoderConfig
-from .data import Pool
-from .training import Trained, _fit
+from .. import validate
+from ..config import AutoencoderConfig
+from ..data import Pool
+from ..training import Trained, _fit
 
 
 def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean (d,), top ``dim`` principal directions V (dim, d), their variances (dim,): SVD of the centred data (Pearson 1901)."""
-    x = _validate.points_2d("x", x, dim=None).double()
-    dim = _validate.int_at_least("dim", dim, 1)
+    x = validate.points_2d("x", x, dim=None).double()
+    dim = validate.int_at_least("dim", dim, 1)
     if dim > x.shape[1]:
         raise ValueError(f"dim must be at most the data's {x.shape[1]} coordinates, got {dim}")
     mean = x.mean(0)
@@ -39,7 +39,7 @@ class PCACodec(nn.Module):
         super().__init__()
         self.register_buffer("mean", mean.float())
         self.register_buffer("directions", directions.float())
-        self.scale = _validate.positive_float("scale", scale)
+        self.scale = validate.positive_float("scale", scale)
 
     @classmethod
     def fit(cls, x: torch.Tensor, dim: int) -> PCACodec:
@@ -73,8 +73,8 @@ class MLPAutoencoder(nn.Module):
 
     def __init__(self, data_dim: int, dim: int, hidden: int = AutoencoderConfig.hidden):
         super().__init__()
-        data_dim, dim = _validate.int_at_least("data_dim", data_dim, 1), _validate.int_at_least("dim", dim, 1)
-        hidden = _validate.int_at_least("hidden", hidden, 1)
+        data_dim, dim = validate.int_at_least("data_dim", data_dim, 1), validate.int_at_least("dim", dim, 1)
+        hidden = validate.int_at_least("hidden", hidden, 1)
         self.encoder = nn.Sequential(nn.Linear(data_dim, hidden), nn.SiLU(), nn.Linear(hidden, dim))
         self.decoder = nn.Sequential(nn.Linear(dim, hidden), nn.SiLU(), nn.Linear(hidden, data_dim))
 
@@ -97,7 +97,7 @@ def reconstruction_loss(codec: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def train_autoencoder(x: torch.Tensor, dim: int, cfg: AutoencoderConfig = AutoencoderConfig(), *, seed: int = 0,
                       progress: bool = True) -> Trained:
     """Fit an :class:`MLPAutoencoder` with ``dim`` numbers per image by Adam on :func:`reconstruction_loss` (notebook 09)."""
-    pool = Pool(_validate.points_2d("x", x, dim=None), seed=seed)
+    pool = Pool(validate.points_2d("x", x, dim=None), seed=seed)
     torch.manual_seed(seed)
     model = MLPAutoencoder(x.shape[1], dim, cfg.hidden)
     start = time.perf_counter()

@@ -8,18 +8,7 @@ import numpy as np
 import torch
 
 from ._fixtures import GaussianConsistency
-from ._judging import (
-    Result,
-    arr,
-    close,
-    fmt,
-    np_,
-    ok,
-    preamble,
-    reported,
-    samplers,
-    wrong,
-)
+from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, call, floats, gen, name, safely
 
 EXERCISE = Exercise("multistep", 1, "01", "Exercise 1.2: multistep consistency sampling (Alg. 1)", ("multistep_student",), rank=2)

@@ -7,18 +7,7 @@ import numpy as np
 import torch
 
 from ._fixtures import GaussianDenoiser
-from ._judging import (
-    Result,
-    arr,
-    close,
-    fmt,
-    np_,
-    ok,
-    preamble,
-    reported,
-    samplers,
-    wrong,
-)
+from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
 EXERCISE = Exercise("heun_step", 1, "02", "Exercise 2.2: one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)

@@ -5,7 +5,7 @@ by (t - r) and differentiate in t: the **MeanFlow identity** u = v - (t - r) du/
 one JVP. Training regresses u_theta on the identity's right-hand side under stop-gradient, with the conditional
 velocity v = e - x of flow matching in place of the marginal one. r = t is plain flow matching.
 
-The network is :class:`cmlesson.flowmap.AverageVelocity`, called as model(z, t, h) with h = t - r.
+The network is :class:`cmlesson.frontier.flowmap.AverageVelocity`, called as model(z, t, h) with h = t - r.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import _validate, flowmap, training
-from .config import MeanFlowConfig, NetworkConfig
-from .ema import EvalEMA
+from .. import training, validate
+from ..config import MeanFlowConfig, NetworkConfig
+from ..ema import EvalEMA
+from . import flowmap
 
 Target = Callable[[Callable, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 TimeSampler = Callable[[int, torch.Generator | None], torch.Tensor]
@@ -26,7 +27,7 @@ TimeSampler = Callable[[int, torch.Generator | None], torch.Tensor]
 
 def logit_normal(P_mean: float, P_std: float) -> TimeSampler:
     """Geng et al. 2025, Sec. 4: t = sigmoid(P_mean + P_std n), n ~ N(0, 1): a sampler (n, generator) -> (n,)."""
-    _validate.positive_float("P_std", P_std)
+    validate.positive_float("P_std", P_std)
 
     def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.sigmoid(P_mean + P_std * torch.randn(n, generator=generator))
@@ -41,7 +42,7 @@ def uniform(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
 
 def sample_r_t(n: int, times: TimeSampler, ratio: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
     """Geng et al. 2025, Sec. 4: two draws, t = max, r = min; then r = t for a share 1 - ``ratio`` of the batch (plain FM)."""
-    ratio = _validate.fraction("ratio", ratio, closed_right=True)
+    ratio = validate.fraction("ratio", ratio, closed_right=True)
     a, b = times(n, generator), times(n, generator)
     t, r = torch.maximum(a, b), torch.minimum(a, b)
     r = torch.where(torch.rand(n, generator=generator) < ratio, r, t)

@@ -6,18 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._judging import (
-    Result,
-    arr,
-    close,
-    ema_update_,
-    fmt,
-    np_,
-    ok,
-    preamble,
-    reported,
-    wrong,
-)
+from ._judging import Result, arr, close, ema_update_, fmt, np_, ok, preamble, reported, wrong
 from ._kernel import Exercise, call, floats, gen, safely
 
 EXERCISE = Exercise("ema", 1, "04", "Exercise 4.1: the EMA update", ("ema_update_student",), rank=1)

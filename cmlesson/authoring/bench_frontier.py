@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from . import flowmap, meanflow, shortcut, trigflow
-from .config import MeanFlowConfig, SCTConfig, ShortcutConfig
+from ..config import MeanFlowConfig, SCTConfig, ShortcutConfig
+from ..frontier import flowmap, meanflow, shortcut, trigflow
 
 KEYS = {  # benchmark key: (method, sampling steps)
     "sct_1step_w1": ("sct", 1), "sct_2step_w1": ("sct", 2),

@@ -2,7 +2,7 @@
 
 Judges run in the grader's process (or the notebook's, for a check cell), with cmlesson: the cmlesson modules
 the judges use are imported here once, so an exercise module imports them from ``._judging``. In the student's
-kernel this module is replaced by a stand-in (see :func:`cmlesson.exercises.kernel_sources`).
+kernel this module is replaced by a stand-in (see :func:`cmlesson.grading.exercises.kernel_sources`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import numpy as np
 import ot
 import torch
 
-from .. import bench, checkpoints, data, losses, metrics, parameterization, samplers, schedules, training
-from ..ema import ema_update_
+from ... import checkpoints, data, losses, metrics, parameterization, samplers, schedules, training
+from ...authoring import bench
+from ...ema import ema_update_
 
 __all__ = ["Result", "arr", "bench", "checkpoints", "close", "data", "ema_update_", "first_difference", "fmt", "losses",
            "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training"]

@@ -3,13 +3,13 @@
 LCM (arXiv:2310.04378, Alg. 1) is consistency distillation (Song et al. 2023, arXiv:2303.01469, Alg. 2) with
 three changes, each a function here:
 
-* the teacher's ODE step uses the guided denoiser D_w of :mod:`cmlesson.guidance` (a "guided" ODE);
+* the teacher's ODE step uses the guided denoiser D_w of :mod:`cmlesson.frontier.guidance` (a "guided" ODE);
 * the consistency model f(x, sigma, label, w) is conditioned on the class and on w, so one model serves every
   guidance scale (w drawn per sample from [w_min, w_max]);
 * skipping steps: the teacher jumps k levels of the grid at once, sigmas[i] -> sigmas[i + k], so consistency
   has k times fewer links to carry from sigma_min up to sigma_max (k = 1 is plain CD).
 
-The diffusion runs in a latent space (:mod:`cmlesson.latent`); nothing here depends on it.
+The diffusion runs in a latent space (:mod:`cmlesson.frontier.latent`); nothing here depends on it.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import _validate, schedules
-from .config import LCMConfig, NoiseConfig
-from .ema import EvalEMA, TargetEMA, frozen_copy
+from .. import schedules, validate
+from ..config import LCMConfig, NoiseConfig
+from ..ema import EvalEMA, TargetEMA, frozen_copy
+from ..losses import Distance, l2_distance
+from ..parameterization import _as_column, c_in, c_noise, c_out, c_skip
+from ..samplers import heun_step, sample_consistency
+from ..training import Trained, _fit
 from .guidance import ConditionalEDMDenoiser, ConditionedMLP, Guided, _labels, labelled_pool, split_batch
-from .losses import Distance, l2_distance
-from .parameterization import _as_column, c_in, c_noise, c_out, c_skip
-from .samplers import heun_step, sample_consistency
-from .training import Trained, _fit
 
 
 class ConditionalConsistencyFunction(nn.Module):
@@ -36,8 +36,8 @@ class ConditionalConsistencyFunction(nn.Module):
     def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
         super().__init__()
         self.backbone = backbone
-        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma, label: torch.Tensor | int, w) -> torch.Tensor:
         s = _as_column(sigma, x)
@@ -61,7 +61,7 @@ class Bound(nn.Module):
 def skipping_pairs(sigmas: torch.Tensor, n: int, skip: int,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(sigmas[i], sigmas[i + k]), i ~ U{0, ..., N-1-k}: skipping-step pairs (Luo et al. 2023, arXiv:2310.04378, Sec. 4.3)."""
-    skip = _validate.int_at_least("skip", skip, 1)
+    skip = validate.int_at_least("skip", skip, 1)
     if skip >= len(sigmas):
         raise ValueError(f"skip must be below the grid's {len(sigmas)} levels, got {skip}")
     i = torch.randint(0, len(sigmas) - skip, (n,), generator=generator)

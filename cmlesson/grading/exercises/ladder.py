@@ -10,18 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._judging import (
-    Result,
-    bench,
-    checkpoints,
-    data,
-    metrics,
-    ok,
-    preamble,
-    reported,
-    samplers,
-    wrong,
-)
+from ._judging import Result, bench, checkpoints, data, metrics, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, gen, name, number, safely
 
 EXERCISE = Exercise("ladder", 2, "05", "Exercise 5.2b: the quality ladder", ("quality_ladder_student",), rank=4)

@@ -25,10 +25,10 @@ import json
 import sys
 from pathlib import Path
 
+from ..authoring.student import BEGIN, END, HINT, SOLUTIONS_ONLY, STUB, MarkerError
 from . import exercises
-from .student import BEGIN, END, HINT, SOLUTIONS_ONLY, STUB, MarkerError
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
+SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
 SCHEMA = 3
 CELL_TIMEOUT_S = 900  # nbgrader's Execute.timeout, per cell: its default of 30 s stops the notebooks' training cells
 CONFIG = f'''\

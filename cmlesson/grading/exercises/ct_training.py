@@ -7,18 +7,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._judging import (
-    Result,
-    arr,
-    data,
-    metrics,
-    not_attempted,
-    np_,
-    ok,
-    preamble,
-    reported,
-    wrong,
-)
+from ._judging import Result, arr, data, metrics, not_attempted, np_, ok, preamble, reported, wrong
 from ._kernel import Exercise, StudentError, floats, is_placeholder, safely
 
 EXERCISE = Exercise("ct_training", 2, "05", "Exercise 5.1b: samples of your teacher-free model", ("ex1_samples",), rank=2)

@@ -7,18 +7,7 @@ import torch
 from torch import nn
 
 from ._fixtures import ConstNet, SpyNet
-from ._judging import (
-    Result,
-    arr,
-    close,
-    fmt,
-    losses,
-    np_,
-    ok,
-    preamble,
-    reported,
-    wrong,
-)
+from ._judging import Result, arr, close, fmt, losses, np_, ok, preamble, reported, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
 EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training loss", ("ct_loss_student",), rank=1)

@@ -36,7 +36,7 @@ UID_BASE = 2_000_000_000  # the sandboxed kernels' uids when the grader is root:
 UID_SLOTS = 4096
 UID_LOCKS = Path("/tmp")  # where the uid slots' lock files live: one folder for every grader on this machine
 MARKER = "CMLESSON_GRADE_RUN"  # set in every kernel's environment: how --sandbox none finds a run's leftovers
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # the whole cmlesson package: the kernel imports it
 REAP_WAIT_S = 5.0  # how long killed sandbox processes may take to die
 MAX_SOCKET_PATH = 100  # a Unix socket's path (sun_path) holds about 107 bytes; ZeroMQ appends "-<port>"
 

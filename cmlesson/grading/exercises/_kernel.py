@@ -4,7 +4,7 @@ marker :data:`not_done`, and the grader's driver :func:`run_grader`.
 This module and the top level of every exercise module import only the standard library, numpy and torch
 (plus ``._kernel`` and ``._judging``), never the rest of cmlesson: ``python -m cmlesson grade`` injects their
 source, read from these files, into the student's kernel as a private package of fresh modules (see
-:func:`cmlesson.exercises.kernel_sources`), where ``._judging`` is a stand-in. So a notebook that patches
+:func:`cmlesson.grading.exercises.kernel_sources`), where ``._judging`` is a stand-in. So a notebook that patches
 cmlesson in its kernel changes nothing in what the grader's code computes there, and the judges run in the
 grader's own process.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 EXERCISE_LIMIT_S = 120.0  # seconds one student function may run when a grader calls it (grade.py, an nbgrader cell)
-REAL_MODULE = "cmlesson.exercises._kernel"  # where the notebooks' not_done lives (the grader's copy differs)
+REAL_MODULE = "cmlesson.grading.exercises._kernel"  # where the notebooks' not_done lives (the grader's copy differs)
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ def time_limited(seconds: float, fn, *args):
 
 
 def exercise_module(ex_id: str):
-    """The module of exercise ``ex_id`` in this package (cmlesson.exercises, or the grader's private copy)."""
+    """The module of exercise ``ex_id`` in this package (cmlesson.grading.exercises, or the grader's private copy)."""
     return importlib.import_module(f"{__package__}.{ex_id}")
 
 

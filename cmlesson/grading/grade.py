@@ -9,7 +9,7 @@ How one submission is graded:
 3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
    the whole notebook. A cell that raises does not stop it. Outputs are never kept, only counted.
 4. A last cell, added by the grader, holds the grader's own copy of the kernel-side code: the source of
-   ``cmlesson/exercises/_kernel.py`` and of every exercise module (:func:`cmlesson.exercises.kernel_sources`),
+   ``cmlesson/grading/exercises/_kernel.py`` and of every exercise module (:func:`cmlesson.grading.exercises.kernel_sources`),
    loaded as fresh modules of a private package with a random name (no cmlesson import). It calls the
    student's functions on seeded inputs and writes plain JSON to a file whose random name only the grader knows.
 5. The grader reads that JSON and judges it in its own process with cmlesson (each exercise module's
@@ -47,16 +47,16 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
+from ..cpus import available_cpus
 from . import exercises, platforms, sandbox
-from .cpus import available_cpus
 from .exercises._kernel import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
 GRADER_SLACK_S = 60.0  # the grader's cell beyond its functions' limits: importing, loading the assets, writing
 INTERRUPT_GRACE_S = 10.0  # how long an interrupted cell may take to stop before the kernel counts as unresponsive
-SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions"
-QUIET = logging.getLogger("cmlesson.grade.nbclient")  # nbclient logs each dead kernel; the row says it already
+SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
+QUIET = logging.getLogger("cmlesson.grading.grade.nbclient")  # nbclient logs each dead kernel; the row says it already
 QUIET.setLevel(logging.CRITICAL)
 
 

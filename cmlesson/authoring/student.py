@@ -26,7 +26,7 @@ from what would be generated. Without ``--check``, notebooks are (re)written; a 
 that holds outputs or execution counts is someone's work, so nothing is written and the command exits 1,
 asking for that file to be moved first.
 
-``python -m cmlesson.student --sync-setup`` puts what :mod:`cmlesson.course` generates into the course: in every
+``python -m cmlesson student --sync-setup`` puts what :mod:`cmlesson.authoring.course` generates into the course: in every
 ``solutions/*.ipynb`` the setup cell (the first code cell, right after the title cell; found again by its id) and
 the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), the running
 time that ``make bench-readme`` measured (``solutions/running_times.json``, one line under the badges), in the README's
@@ -46,10 +46,10 @@ from typing import TYPE_CHECKING
 
 from . import course
 
-if TYPE_CHECKING:  # nbformat is imported where it is used: `import cmlesson.bench` (notebooks do) must not need it
+if TYPE_CHECKING:  # nbformat is imported where it is used: `import cmlesson.authoring.bench` (notebooks do) must not need it
     import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END, STUB, HINT = "### BEGIN SOLUTION", "### END SOLUTION", "### STUB:", "### HINT:"
 SOLUTIONS_ONLY = "# SOLUTIONS ONLY"
 PLACEHOLDER = "# YOUR CODE HERE"
@@ -149,7 +149,7 @@ def render(path: Path) -> str:
     return _text(student_notebook(nbformat.read(path, as_version=4), path.name))
 
 
-# --- the setup cell and the badges (cmlesson.course) -----------------------------------------------------------
+# --- the setup cell and the badges (cmlesson.authoring.course) -----------------------------------------------------------
 
 
 def with_badges(markdown: str, name: str) -> str:
@@ -351,20 +351,3 @@ def main(args) -> int:
     if getattr(args, "sync_setup", False):
         return sync_setup(ROOT / "solutions", ROOT / "notebooks", ROOT / "README.md")
     return generate(ROOT / "solutions", ROOT / "notebooks", check=getattr(args, "check", False))
-
-
-def parse_args(argv: list[str] | None = None):
-    """The options of ``python -m cmlesson.student`` (``python -m cmlesson student`` takes ``--check`` too)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m cmlesson.student", description=__doc__.split("\n\n")[0])
-    what = parser.add_mutually_exclusive_group()
-    what.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date; exit 1 if not")
-    what.add_argument("--sync-setup", action="store_true",
-                      help="write the setup cell and the badges (cmlesson/course.py) into solutions/ and README.md, "
-                           "then regenerate notebooks/")
-    return parser.parse_args(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main(parse_args()))

@@ -1,8 +1,8 @@
 """Where the course lives, and how a notebook opened anywhere reaches it: the repository, the tag, the badges, the setup cell.
 
 This module is the one place that names the course's repository and the version notebooks install: the setup cell
-and the badges of every notebook and of the README are generated from it by ``python -m cmlesson.student
---sync-setup`` (:func:`cmlesson.student.sync_setup`). A fork changes :data:`REPOSITORY`, then runs that command.
+and the badges of every notebook and of the README are generated from it by ``python -m cmlesson student
+--sync-setup`` (:func:`cmlesson.authoring.student.sync_setup`). A fork changes :data:`REPOSITORY`, then runs that command.
 
 The setup cell is plain Python (the notebooks hold no IPython magics) and needs nothing but the standard library:
 it runs before cmlesson exists in the kernel.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from . import __version__
+from .. import __version__
 
 REPOSITORY = "cmlesson/cmlesson"  # GitHub owner/name of the course
 TAG = f"v{__version__}"  # the git tag of this version: badges open it, the setup cell installs it
@@ -47,7 +47,7 @@ BADGE_IMAGES = {
     "Launch Binder": ("https://mybinder.org/badge_logo.svg", binder_url),
 }
 BADGE_PREFIX = "[![Open In Colab]"  # how a badge line starts: the generator replaces such a line, never adds a second
-TIMES_FILE = "solutions/running_times.json"  # written by `make bench-readme` (cmlesson.bench.write_times), relative to the root
+TIMES_FILE = "solutions/running_times.json"  # relative to the root; written by `make bench-readme` (bench.write_times)
 TIME_PREFIX = "*Running time:"  # how the line under the badges starts: the generator replaces it, never adds a second
 
 
@@ -70,7 +70,7 @@ def running_time(name: str, times: dict) -> str | None:
 SETUP_SOURCE = '''\
 # Setup: run this cell first. Where cmlesson is installed (`make lab`) it does nothing. Where it is missing (Colab,
 # Kaggle) it installs cmlesson {tag} from {repository}, adding packages but changing none that is
-# installed: the runtime's kernel, numpy and torch keep their versions. (Written by `python -m cmlesson.student --sync-setup`.)
+# installed: the runtime's kernel, numpy and torch keep their versions. (Written by `python -m cmlesson student --sync-setup`.)
 import importlib.metadata, importlib.util, os, re, subprocess, sys, tempfile
 
 if importlib.util.find_spec("cmlesson") is None:

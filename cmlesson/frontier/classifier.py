@@ -1,4 +1,4 @@
-"""The digits judge of notebooks 07 and 09 as a torch module, so a widget can read samples without the notebook.
+"""The digits classifier of notebooks 07 and 09 as a torch module, so a widget can read samples without the notebook.
 
 Notebooks 07 and 09 train scikit-learn's ``MLPClassifier`` (one hidden layer of 64 ReLU units) on the training
 digits; :class:`DigitClassifier` holds the same two layers, copied from it by :meth:`DigitClassifier.from_sklearn`,
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import data
+from .. import data
 
 CONFIDENT = 0.9  # a reading counts as confident at max_c p(c | x) >= 0.9 (notebook 07's confident share)
 

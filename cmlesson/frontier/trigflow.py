@@ -17,12 +17,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from . import _validate, training
-from .config import NetworkConfig, SCTConfig
-from .data import estimate_sigma_data
-from .ema import EvalEMA
-from .networks import FourierEmbedding, NoiseConditionedMLP
-from .samplers import Callback
+from .. import training, validate
+from ..config import NetworkConfig, SCTConfig
+from ..data import estimate_sigma_data
+from ..ema import EvalEMA
+from ..networks import FourierEmbedding, NoiseConditionedMLP
+from ..samplers import Callback
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Weighting = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -81,8 +81,8 @@ class TrigFlowConsistency(nn.Module):
         self.backbone = backbone
         self.logvar = logvar if logvar is not None else LogVarHead()
         self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32).reshape(-1).clone())
-        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
-        self.t_max = float(math.atan(_validate.positive_float("sigma_max", sigma_max) / self.sigma_data))
+        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
+        self.t_max = float(math.atan(validate.positive_float("sigma_max", sigma_max) / self.sigma_data))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
         t = _rows(t, x)
@@ -93,7 +93,7 @@ class TrigFlowConsistency(nn.Module):
 
 def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(), sigma_max: float = 80.0) -> TrigFlowConsistency:
     """A fresh TrigFlow consistency model for ``data``: centre and sigma_d estimated from it, the course's MLP as F."""
-    data = _validate.points_2d("data", data, dim=None)
+    data = validate.points_2d("data", data, dim=None)
     center = data.mean(0)
     return TrigFlowConsistency(NoiseConditionedMLP(data.shape[1], net), center, estimate_sigma_data(data - center), sigma_max,
                                LogVarHead(net.emb_dim, net.max_freq))
@@ -220,14 +220,14 @@ def train_scm(data: torch.Tensor, cfg: SCTConfig = SCTConfig(), *, velocity: Vel
 
 def noise(model: TrigFlowConsistency, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """The sampler's start x_{t_max} ~ c + sigma_d e, e ~ N(0, I) (cos t_max < 0.01: pure noise), shape (n, d)."""
-    n = _validate.int_at_least("n", n, 1)
+    n = validate.int_at_least("n", n, 1)
     return model.center + model.sigma_data * torch.randn(n, model.center.numel(), generator=generator)
 
 
 def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) -> list[float]:
     """t_max, then steps - 1 times from t_mid (Lu & Song 2024, Sec. 5.2: 2 steps at t_max, 1.1) down to the course's
     lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma."""
-    steps = _validate.int_at_least("steps", steps, 1)
+    steps = validate.int_at_least("steps", steps, 1)
     if not 0 < t_mid < model.t_max:
         raise ValueError(f"t_mid must lie in (0, t_max = {model.t_max:.4f}), got {t_mid}")
     hi, lo = model.sigma_data * math.tan(t_mid), 0.7 * model.sigma_data

@@ -1,6 +1,6 @@
 """Shortcut models (Frans, Hafner, Levine & Abbeel 2024): one jump of 2h equals two jumps of h (notebook 08).
 
-The network is the average velocity u(z, t, h) of :mod:`cmlesson.flowmap`. Part of each batch learns
+The network is the average velocity u(z, t, h) of :mod:`cmlesson.frontier.flowmap`. Part of each batch learns
 flow matching (h = 0, target e - x); the rest learns self-consistency, u(z_t, t, 2h) = (u(z_t, t, h) +
 u(z', t - h, h)) / 2 with z' = z_t - h u(z_t, t, h), the target computed without gradient. In time the
 one-step generator u(., 1, 1) is built from ever shorter jumps, down to the flow-matching velocity.
@@ -13,14 +13,15 @@ import time
 import torch
 from torch import nn
 
-from . import _validate, flowmap, training
-from .config import NetworkConfig, ShortcutConfig
-from .ema import EvalEMA, TargetEMA
+from .. import training, validate
+from ..config import NetworkConfig, ShortcutConfig
+from ..ema import EvalEMA, TargetEMA
+from . import flowmap
 
 
 def step_levels(n: int, levels: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Frans et al. 2024, Sec. 3: the trained jump 2h = 2^-k, k ~ Uniform{0, ..., levels - 1}: (n,) float."""
-    levels = _validate.int_at_least("levels", levels, 1)
+    levels = validate.int_at_least("levels", levels, 1)
     k = torch.randint(0, levels, (n,), generator=generator)
     return 2.0 ** (-k.float())
 
@@ -48,7 +49,7 @@ def shortcut_loss(model: nn.Module, target_model: nn.Module, x0: torch.Tensor, b
     is summed over coordinates in units of the data's scale (the noise's), and averaged over the batch.
     """
     n = x0.shape[0]
-    nb = int(round(_validate.fraction("bootstrap_share", bootstrap_share, closed_right=True) * n))
+    nb = int(round(validate.fraction("bootstrap_share", bootstrap_share, closed_right=True) * n))
     e = torch.randn(x0.shape, generator=generator)
     noise = model.center + model.scale * e
     jump = step_levels(nb, levels, generator)

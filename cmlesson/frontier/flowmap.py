@@ -17,11 +17,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import _validate
-from .config import NetworkConfig
-from .data import estimate_sigma_data
-from .networks import FourierEmbedding
-from .samplers import Callback
+from .. import validate
+from ..config import NetworkConfig
+from ..data import estimate_sigma_data
+from ..networks import FourierEmbedding
+from ..samplers import Callback
 
 
 class TwoTimeMLP(nn.Module):
@@ -29,10 +29,10 @@ class TwoTimeMLP(nn.Module):
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
         super().__init__()
-        data_dim = _validate.int_at_least("data_dim", data_dim, 1)
-        hidden = _validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = _validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = _validate.int_at_least("emb_dim", cfg.emb_dim, 2)
+        data_dim = validate.int_at_least("data_dim", data_dim, 1)
+        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
+        depth = validate.int_at_least("depth", cfg.depth, 1)
+        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
         self.embed_t = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
         self.embed_h = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
         self.inp = nn.Linear(data_dim, hidden)
@@ -60,7 +60,7 @@ class AverageVelocity(nn.Module):
         super().__init__()
         self.net = net
         self.register_buffer("center", torch.as_tensor(center, dtype=torch.float32).reshape(-1).clone())
-        self.scale = _validate.positive_float("scale", scale)
+        self.scale = validate.positive_float("scale", scale)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor | float, h: torch.Tensor | float) -> torch.Tensor:
         t, h = _rows(t, z), _rows(h, z)
@@ -69,7 +69,7 @@ class AverageVelocity(nn.Module):
 
 def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig()) -> AverageVelocity:
     """A fresh AverageVelocity model for ``data``: centre and scale estimated from it, a zero-output TwoTimeMLP."""
-    data = _validate.points_2d("data", data, dim=None)
+    data = validate.points_2d("data", data, dim=None)
     return AverageVelocity(TwoTimeMLP(data.shape[1], net), data.mean(0), estimate_sigma_data(data - data.mean(0)))
 
 
@@ -91,14 +91,14 @@ def interpolate(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch
 
 def noise(model: AverageVelocity, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """The sampler's start z_1 = c + s e, e ~ N(0, I): shape (n, d)."""
-    n = _validate.int_at_least("n", n, 1)
+    n = validate.int_at_least("n", n, 1)
     e = torch.randn(n, model.center.numel(), generator=generator)
     return model.center + model.scale * e
 
 
 def uniform_times(steps: int) -> list[float]:
     """1, 1 - 1/steps, ..., 0: equal jumps (the shortcut model's grid when steps is a power of two)."""
-    steps = _validate.int_at_least("steps", steps, 1)
+    steps = validate.int_at_least("steps", steps, 1)
     return [1 - i / steps for i in range(steps)] + [0.0]
 
 
@@ -110,7 +110,7 @@ def renoise_times(steps: int, t_mid: float = 0.125) -> list[float]:
     1.26x at 1/16, 1.31x at 1/2, 1.43x / 1.39x at 3/8 (off the grid), and 1.33x / 1.34x for the path 1 -> 1/2 -> 0.
     Halving onwards: 3 steps 1.19x / 1.16x, 4 steps 1.18x / 1.15x (4 jumps along the path: 1.24x / 1.21x).
     """
-    steps = _validate.int_at_least("steps", steps, 1)
+    steps = validate.int_at_least("steps", steps, 1)
     if isinstance(t_mid, bool) or not isinstance(t_mid, (int, float)) or not 0 < t_mid < 1:
         raise ValueError(f"t_mid must lie in (0, 1) (1 = noise), got {t_mid!r}")
     return [1.0] + [t_mid / 2**i for i in range(steps - 1)]

@@ -16,13 +16,13 @@ import time
 import torch
 from torch import nn
 
-from . import _validate
-from .config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
-from .data import Pool
-from .ema import EvalEMA
-from .networks import FourierEmbedding
-from .parameterization import _as_column, c_in, c_noise, edm_c_out, edm_c_skip
-from .training import Trained, _fit, noise_config_for
+from .. import validate
+from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
+from ..data import Pool
+from ..ema import EvalEMA
+from ..networks import FourierEmbedding
+from ..parameterization import _as_column, c_in, c_noise, edm_c_out, edm_c_skip
+from ..training import Trained, _fit, noise_config_for
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
@@ -39,17 +39,17 @@ class ConditionedMLP(nn.Module):
     def __init__(self, data_dim: int, cfg: NetworkConfig = NetworkConfig(), n_classes: int = N_CLASSES,
                  guidance_embedding: bool = False, max_guidance: float = 8.0):
         super().__init__()
-        data_dim = _validate.int_at_least("data_dim", data_dim, 1)
-        hidden = _validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = _validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = _validate.int_at_least("emb_dim", cfg.emb_dim, 2)
-        self.n_classes = _validate.int_at_least("n_classes", n_classes, 1)
+        data_dim = validate.int_at_least("data_dim", data_dim, 1)
+        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
+        depth = validate.int_at_least("depth", cfg.depth, 1)
+        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
+        self.n_classes = validate.int_at_least("n_classes", n_classes, 1)
         self.cfg = cfg
         self.embed = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden), nn.SiLU())
         self.label = nn.Embedding(self.n_classes + 1, hidden)  # the last row is the "no label" token
         self.guidance = None
         if guidance_embedding:
-            self.max_guidance = _validate.positive_float("max_guidance", max_guidance)
+            self.max_guidance = validate.positive_float("max_guidance", max_guidance)
             self.guidance = nn.Sequential(FourierEmbedding(emb_dim, 1.0), nn.Linear(emb_dim, hidden))
             nn.init.zeros_(self.guidance[1].weight)
             nn.init.zeros_(self.guidance[1].bias)
@@ -78,8 +78,8 @@ class ConditionalEDMDenoiser(nn.Module):
     def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
         super().__init__()
         self.backbone = backbone
-        self.sigma_data = _validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = _validate.sigma_range(sigma_min, sigma_max)
+        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
+        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, label: torch.Tensor) -> torch.Tensor:
         s = _as_column(sigma, x)
@@ -118,7 +118,7 @@ class Guided(nn.Module):
 
 def drop_labels(labels: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Each label replaced by NULL_LABEL with probability ``share`` (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1, p_uncond)."""
-    share = _validate.fraction("share", share, closed_right=True)
+    share = validate.fraction("share", share, closed_right=True)
     drop = torch.rand(labels.shape, generator=generator) < share
     return torch.where(drop, torch.full_like(labels, NULL_LABEL), labels)
 
@@ -134,7 +134,7 @@ def conditional_edm_loss(denoiser: nn.Module, x0: torch.Tensor, labels: torch.Te
 
 def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:
     """Rows [x, label] in one pool, so a batch draws images and their labels together (split by :func:`split_batch`)."""
-    x = _validate.points_2d("x", x, dim=None)
+    x = validate.points_2d("x", x, dim=None)
     if labels.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(labels.shape)}")
     return Pool(torch.cat([x, labels.float()[:, None]], dim=1), seed=seed)

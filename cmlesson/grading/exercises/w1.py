@@ -6,17 +6,7 @@ import math
 
 import numpy as np
 
-from ._judging import (
-    Result,
-    close,
-    fmt,
-    metrics,
-    ok,
-    ot,
-    preamble,
-    reported,
-    wrong,
-)
+from ._judging import Result, close, fmt, metrics, ok, ot, preamble, reported, wrong
 from ._kernel import Exercise, call, name, number, safely
 
 EXERCISE = Exercise("w1", 1, "05", "Exercise 5.2a: exact 2-D W1", ("w1_student",), rank=3)

@@ -6,15 +6,7 @@ import math
 
 import numpy as np
 
-from ._judging import (
-    Result,
-    fmt,
-    ok,
-    preamble,
-    reported,
-    schedules,
-    wrong,
-)
+from ._judging import Result, fmt, ok, preamble, reported, schedules, wrong
 from ._kernel import Exercise, call, name, number, safely
 
 EXERCISE = Exercise("curriculum", 1, "03", "Exercise 3.1: the CT curriculum N(k)", ("ct_curriculum_student",), rank=1)

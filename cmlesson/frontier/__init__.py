@@ -1,0 +1,1 @@
+"""The labs' methods (notebooks 07-09): continuous time, flow maps, guidance and latent consistency models."""
