@@ -117,6 +117,20 @@ def multistep_sigmas(steps: int, sigma_min: float, sigma_max: float, sigma_data:
     return [sigma_max] + [hi * ratio**i for i in range(steps - 1)]
 
 
+def consistency_sampler(model, n: int, steps: int, *, dim: int = 2) -> Callable[[torch.Generator | None], torch.Tensor]:
+    """generator -> n samples of ``model``: noise at sigma_max, then Alg. 1 at :func:`multistep_sigmas` (notebook 01).
+
+    The course's one way to draw k-step samples of a consistency model; what :func:`cmlesson.yardstick.score` scores.
+    """
+    n = validate.int_at_least("n", n, 1)
+    sigmas = multistep_sigmas(steps, model.sigma_min, model.sigma_max, model.sigma_data)
+
+    def sample(generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_consistency(model, noise(n, dim, model.sigma_max, generator), sigmas, generator=generator)
+
+    return sample
+
+
 def lesson_multistep_sigmas(steps: int) -> list[float]:
     """The lesson's hand-picked levels for 1, 2, 3, 5 and 10 steps (Exercise 2)."""
     table = {1: [80.0], 2: [80.0, 5.0], 3: [80.0, 10.0, 1.0], 5: [80.0, 40.0, 10.0, 2.0, 0.5]}

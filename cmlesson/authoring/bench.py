@@ -158,22 +158,18 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
     def teacher_sample(g):
         return samplers.sample_heun(teacher.model, start(g), heun)
 
-    def cm_sample(model, steps):
-        sigmas = samplers.multistep_sigmas(steps, noise.sigma_min, noise.sigma_max, noise.sigma_data)
-        return lambda g: samplers.sample_consistency(model, start(g), sigmas, generator=g)
-
     def w1(sample):
         return yardstick.w1_per_seed(sample, ref, n, seeds)
 
     per_seed = {"floor_w1": floors, "teacher_heun18_w1": w1(teacher_sample)}
     for k in (1, 2, 3):
-        per_seed[f"cd_{k}step_w1"] = w1(cm_sample(cd.model, k))
+        per_seed[f"cd_{k}step_w1"] = w1(samplers.consistency_sampler(cd.model, n, k, dim=dim))
     for k in (1, 2):
-        per_seed[f"ct_{k}step_w1"] = w1(cm_sample(ct.model, k))
+        per_seed[f"ct_{k}step_w1"] = w1(samplers.consistency_sampler(ct.model, n, k, dim=dim))
     if data_file is None and dataset == "moons":  # the shipped checkpoints, scored exactly as notebook 01 scores them
         shipped_teacher, shipped_cd = checkpoints.load("teacher", progress=False), checkpoints.load("cd", progress=False)
         per_seed["shipped_teacher_heun18_w1"] = w1(lambda g: samplers.sample_heun(shipped_teacher, start(g), heun))
-        per_seed["shipped_cd_1step_w1"] = w1(cm_sample(shipped_cd, 1))
+        per_seed["shipped_cd_1step_w1"] = w1(samplers.consistency_sampler(shipped_cd, n, 1, dim=dim))
     frontier_w1, frontier_s = bench_frontier.per_seed(
         train, lambda s, m, k: yardstick.w1_per_seed(s, ref, m, k), n, seeds, progress)
     per_seed.update(frontier_w1)  # notebook 08's methods: sCT, the shortcut model, MeanFlow
@@ -186,7 +182,7 @@ def run(dataset: str = "moons", data_file: str | None = None, cfg: BenchConfig =
     r.update(teacher_train_s=teacher.seconds, cd_train_s=cd.seconds, ct_train_s=ct.seconds, **frontier_s)
     r.update(thread_timings(train, noise, threads))
     g = torch.Generator().manual_seed(0)
-    r["cm_1step_sample_ms"] = time_ms(lambda: cm_sample(cd.model, 1)(g))
+    r["cm_1step_sample_ms"] = time_ms(lambda: samplers.consistency_sampler(cd.model, n, 1, dim=dim)(g))
     r["teacher_heun18_sample_ms"] = time_ms(lambda: teacher_sample(g))
     return r
 
