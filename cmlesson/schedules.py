@@ -13,6 +13,7 @@ import math
 import torch
 
 from . import validate
+from .config import NoiseConfig
 
 
 def geometric_sigmas(N: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
@@ -22,7 +23,7 @@ def geometric_sigmas(N: int, sigma_min: float, sigma_max: float) -> torch.Tensor
     return torch.linspace(math.log(sigma_max), math.log(sigma_min), N, dtype=torch.float64).exp().float()
 
 
-def karras_sigmas(N: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+def karras_sigmas(N: int, sigma_min: float, sigma_max: float, rho: float = NoiseConfig.rho) -> torch.Tensor:
     """Karras et al. 2022, Eq. 5: s_i = (s_max^(1/rho) + i/(N-1) (s_min^(1/rho) - s_max^(1/rho)))^rho, i = 0..N-1."""
     N = validate.int_at_least("N", N, 2)
     sigma_min, sigma_max = validate.sigma_range(sigma_min, sigma_max)

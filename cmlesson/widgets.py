@@ -449,7 +449,7 @@ def _parse_levels(text: str) -> list[float]:
 
 
 def step_levels(placement: str, steps: int, hand: str, sigma_min: float, sigma_max: float, sigma_data: float,
-                rho: float = 7.0) -> list[float]:
+                rho: float = NoiseConfig.rho) -> list[float]:
     """The levels a ``steps``-step consistency sampler visits (sigma_max first), or :class:`InvalidInput`."""
     if placement == "hand":
         inner = _parse_levels(hand)
@@ -473,7 +473,7 @@ def step_levels(placement: str, steps: int, hand: str, sigma_min: float, sigma_m
     raise InvalidInput(f"unknown placement {placement!r}")
 
 
-def teacher_levels(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> torch.Tensor:
+def teacher_levels(steps: int, sigma_min: float, sigma_max: float, rho: float = NoiseConfig.rho) -> torch.Tensor:
     """``steps`` Heun steps of the teacher's ODE: a Karras grid of ``steps`` levels, then 0."""
     if steps == 1:
         return torch.tensor([sigma_max, 0.0])
@@ -592,7 +592,8 @@ ODE_LEVELS = 25  # Karras grid the teacher's Heun solver follows from sigma down
 MAX_POINTS = 32
 
 
-def teacher_path(teacher: nn.Module, x: torch.Tensor, sigma: float, rho: float = 7.0) -> tuple[torch.Tensor, torch.Tensor]:
+def teacher_path(teacher: nn.Module, x: torch.Tensor, sigma: float,
+                 rho: float = NoiseConfig.rho) -> tuple[torch.Tensor, torch.Tensor]:
     """The teacher's PF-ODE path from level ``sigma`` to sigma_min: (levels (L,), points (L, n, 2))."""
     grid = schedules.karras_sigmas(ODE_LEVELS, teacher.sigma_min, sigma, rho)
     path = [x]
