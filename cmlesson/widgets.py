@@ -14,8 +14,8 @@ figure once and only updates the data of its artists (rebuilding axes costs more
 the drawn axes, ticks and labels as a background and repaints only what changed (text is most of
 matplotlib's drawing time; see :class:`Explorer`), sends PNG bytes to an ``ipywidgets.Image`` (no flicker,
 no pyplot state, no figure to close), runs torch on one thread during the redraw, caches model samples by
-control values, and computes the exact W1 on 500 vs 500 points (``ot.emd2`` takes about 30 ms there, 200 ms
-at 1000). :func:`measure_latency` measures it.
+control values, and computes the exact W1 on 500 vs 500 points (its cost grows with the cube of the points).
+:func:`measure_latency` measures a redraw.
 
 Bad input (sigma_min >= sigma_max, N < 2, hand-set levels that do not decrease, ...) shows a short
 message above the figure and keeps the last good figure; no callback ever lets a traceback through.
@@ -54,7 +54,7 @@ from .frontier.classifier import CONFIDENT
 from .plotting import MOONS_LIMITS
 
 DPI = 80  # 11 inches -> 880 pixels wide: fits JupyterLab's default output width
-N_POINTS = 500  # points per scatter and per W1 (the exact W1 costs ~30 ms at 500, ~200 ms at 1000)
+N_POINTS = 500  # points per scatter and per W1 (the exact W1's cost grows with the cube of the points)
 SEED = 0  # sampling seed: the same noise for every setting, so a change in the figure is the control's doing
 REFERENCE_SEED = 10_000  # the data panel: independent of the training pool (seed 0)
 DATA_COLOR = "0.6"
