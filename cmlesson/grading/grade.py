@@ -29,7 +29,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import secrets
 import subprocess
@@ -47,9 +46,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
+from ..authoring.student import write_atomic
 from ..cpus import available_cpus
 from . import exercises, platforms, sandbox
-from .exercises._kernel import EXERCISE_LIMIT_S
+from .exercises import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
@@ -503,21 +503,6 @@ def csv_text(rows: list[Row]) -> str:
             record[f"{ex_id}_score"], record[f"{ex_id}_reason"] = result.score, result.reason
         writer.writerow(record)
     return buf.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summary(rows: list[Row], seconds: float) -> str:

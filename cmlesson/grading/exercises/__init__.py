@@ -24,10 +24,10 @@ from pathlib import Path
 from types import ModuleType
 
 from ._judging import Result
-from ._kernel import Exercise, evaluate_in_kernel, not_done
+from ._kernel import EXERCISE_LIMIT_S, Exercise, evaluate_in_kernel, not_done
 
-__all__ = ["EXERCISES", "Exercise", "Result", "evaluate_in_kernel", "grader_assets", "judge", "kernel_arrays", "kernel_sources",
-           "module", "not_done"]
+__all__ = ["EXERCISES", "EXERCISE_LIMIT_S", "Exercise", "Result", "evaluate_in_kernel", "grader_assets", "judge", "kernel_arrays",
+           "kernel_sources", "module", "not_done"]
 
 KERNEL_MODULES = ("_kernel", "_fixtures")  # shared kernel-side code, injected before the exercise modules
 
