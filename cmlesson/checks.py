@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Mapping
 
 from .grading.exercises import (
+    EXERCISE_LIMIT_S,
     EXERCISES,
     Exercise,
     Result,
@@ -28,7 +29,6 @@ from .grading.exercises import (
     module,
     not_done,
 )
-from .grading.exercises._kernel import EXERCISE_LIMIT_S
 
 __all__ = ["EXERCISES", "Exercise", "Result", "not_done", "score", *(f"check_{e}" for e in EXERCISES)]
 

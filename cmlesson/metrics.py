@@ -2,11 +2,13 @@
 
 * :func:`wasserstein_2d` — the exact Wasserstein-1 distance between two point clouds, solved as an
   optimal-transport problem (network simplex, POT's ``emd2``). This is the course's quality figure.
-* :func:`per_dimension_wasserstein` — the lesson's metric: the 1-D W1 of each coordinate, averaged.
-  It ignores how coordinates go together, so it cannot tell a moon from a shuffled cloud.
+* :func:`per_dimension_wasserstein` — the lesson's metric: the 1-D W1 of each coordinate, averaged
+  (notebook 05 shows what it misses). It ignores how coordinates go together, so it cannot tell a moon
+  from a shuffled cloud.
 * :func:`noise_floor` — the W1 between two *independent* samples of the data: what a perfect
   generator would score. Report W1 as a multiple of it; 1.0 is the physical limit. The course's
-  yardstick (:mod:`cmlesson.yardstick`) is built on these with one seed convention, ``REF_SEED``/``OTHER_SEED``.
+  yardstick (:mod:`cmlesson.yardstick`) computes the floor seed by seed, with one seed convention
+  (``REF_SEED``/``OTHER_SEED``); :func:`noise_floor` is the mean of its floors.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import Callable
 import numpy as np
 import ot
 import torch
-from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from scipy.stats import wasserstein_distance
 
@@ -49,13 +50,10 @@ def noise_floor(
     sample: Callable[[int, int], torch.Tensor], n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds,
     metric: Callable[..., float] = wasserstein_2d,
 ) -> float:
-    """Mean over s of ``metric``(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)): a perfect generator's score."""
-    validate.int_at_least("seeds", seeds, 1)
-    return float(np.mean([metric(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)) for s in range(seeds)]))
+    """Mean over s of ``metric``(sample(n, REF_SEED + s), sample(n, OTHER_SEED + s)): a perfect generator's score.
 
+    The mean of :func:`cmlesson.yardstick.floor_per_seed`, the one place these pairs are drawn and measured.
+    """
+    from . import yardstick  # yardstick imports this module: imported on first use
 
-def off_manifold_rate(samples, reference, radius: float) -> float:
-    """Share of samples farther than ``radius`` from every reference point (e.g. points between the moons)."""
-    radius = validate.positive_float("radius", radius)
-    dist, _ = cKDTree(_np("reference", reference)).query(_np("samples", samples))
-    return float(np.mean(dist > radius))
+    return float(np.mean(yardstick.floor_per_seed(sample, n, seeds, metric)))

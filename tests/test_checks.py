@@ -72,7 +72,7 @@ MISTAKES = [  # (exercise, mistake, words the diagnosis must contain, score)
     ("ct_loss", "grad_to_target", r"gradient reaches the target network", 0),
     ("ct_loss", "two_noises", r"different noise at the two levels", 0),
     ("ct_loss", "mse", r"averaged over the coordinates too", 1),
-    ("ct_loss", "vs_x0", r"not 0, when model and target coincide", 0),
+    ("ct_loss", "vs_x0", r"not 0, when the online and target networks coincide", 0),
     ("w1", "per_axis", r"W1 computed per axis, not in 2-D.*yours = 0, exact W1 = 0\.79", 0),
     ("w1", "sqeuclidean", r"squared Euclidean costs", 0),
     ("w1", "paired", r"a\[i\] paired with b\[i\]", 0),

@@ -12,7 +12,7 @@ from scipy.spatial.distance import cdist
 from sklearn.datasets import make_moons
 
 from cmlesson import data, metrics
-from cmlesson.metrics import noise_floor, off_manifold_rate, per_dimension_wasserstein, wasserstein_2d
+from cmlesson.metrics import noise_floor, per_dimension_wasserstein, wasserstein_2d
 
 
 def points(n: int, seed: int, dim: int = 2, scale: float = 1.0) -> np.ndarray:
@@ -116,13 +116,3 @@ def test_iid_moons_are_farther_apart_than_make_moons_draws():
     iid = wasserstein_2d(data.sample("moons", 1000, seed=1), data.sample("moons", 1000, seed=2))
     grid = wasserstein_2d(make_moons(1000, noise=0.05, random_state=1)[0], make_moons(1000, noise=0.05, random_state=2)[0])
     assert iid > 1.5 * grid
-
-
-def test_off_manifold_rate():
-    """Share of samples farther than radius from every reference point: 0 for the reference itself, 1 far away,
-    and exactly the far half for a half-shifted set."""
-    ref = points(200, 0)
-    assert off_manifold_rate(ref, ref, 0.01) == 0.0
-    assert off_manifold_rate(ref + 100.0, ref, 1.0) == 1.0
-    mixed = np.concatenate([ref[:50], ref[:50] + 100.0])
-    assert off_manifold_rate(mixed, ref, 1.0) == 0.5

@@ -176,6 +176,26 @@ def test_refuses_to_overwrite_an_executed_notebook(course):
     assert stale.read_bytes() == stale_before  # nothing at all is written when one file is refused
 
 
+def test_write_atomic_replaces_the_whole_file_or_nothing(tmp_path, monkeypatch):
+    """The one writer of the student notebooks and the grader's files: a failure mid-write or at the rename leaves
+    the old file as it was and no temporary file behind (a plain ``open(path, "w")`` would have emptied it)."""
+    out = tmp_path / "new folder" / "grades.csv"
+    student.write_atomic(out, "first\r\nline\n")
+    assert out.read_bytes() == b"first\r\nline\n"  # the folder made, the text written as given
+    with pytest.raises(UnicodeEncodeError):
+        student.write_atomic(out, "second, half-" + "\ud800" + " written")  # fails while writing
+    assert out.read_bytes() == b"first\r\nline\n"
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(student.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        student.write_atomic(out, "third\n")
+    assert out.read_bytes() == b"first\r\nline\n"
+    assert [p.name for p in out.parent.iterdir()] == ["grades.csv"]
+
+
 @pytest.mark.parametrize("source, problem", [
     ("### BEGIN SOLUTION\nx = 1", "without a matching"),
     ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\nx = 2", "must be followed by"),

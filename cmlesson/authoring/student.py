@@ -258,9 +258,8 @@ def _write_all(texts: dict[Path, str], stale: list[Path], blocked: list[Path], n
         print("move those notebooks out of the way (e.g. rename them), then run the command again; nothing was written",
               file=err)
         return 1
-    notebooks.mkdir(parents=True, exist_ok=True)
     for path in stale:
-        _write(path, texts[path])
+        write_atomic(path, texts[path])
         print(f"wrote {path}", file=out)
     print(f"{len(texts) - len(stale)} unchanged, {len(stale)} written", file=out)
     return 0
@@ -306,11 +305,17 @@ def has_work(path: Path) -> bool:
     return any(c.cell_type == "code" and (c.get("outputs") or c.get("execution_count") is not None) for c in nb.cells)
 
 
-def _write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, newlines as given) to a temporary file in ``path``'s folder, flush it to disk, then rename
+    it over ``path``: a reader sees the old file or the new one, never half of one. The student notebooks and the
+    grader's CSV and results files are written this way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

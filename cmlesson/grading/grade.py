@@ -4,14 +4,15 @@ How one submission is graded:
 
 1. The file is read (never written: the grader works on a copy in a fresh temporary folder). A file that is
    empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``.
-2. Which course notebooks it is (01-05) is read from the exercise names in its code cells; every exercise of
-   those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
+2. Which of the course's notebooks with exercises it is, is read from the exercise names in its code cells; every
+   exercise of those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
 3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
    the whole notebook. A cell that raises does not stop it. Outputs are never kept, only counted.
 4. A last cell, added by the grader, holds the grader's own copy of the kernel-side code: the source of
-   ``cmlesson/grading/exercises/_kernel.py`` and of every exercise module (:func:`cmlesson.grading.exercises.kernel_sources`),
-   loaded as fresh modules of a private package with a random name (no cmlesson import). It calls the
-   student's functions on seeded inputs and writes plain JSON to a file whose random name only the grader knows.
+   ``cmlesson/grading/exercises/_kernel.py``, ``_fixtures.py`` and every exercise module
+   (:func:`cmlesson.grading.exercises.kernel_sources`), loaded as fresh modules of a private package with a random
+   name (no cmlesson import). It calls the student's functions on seeded inputs and writes plain JSON to a file
+   whose random name only the grader knows.
 5. The grader reads that JSON and judges it in its own process with cmlesson (each exercise module's
    ``judge``): patching cmlesson inside the kernel cannot change a grade.
 
@@ -29,7 +30,6 @@ import csv
 import io
 import json
 import logging
-import os
 import re
 import secrets
 import subprocess
@@ -47,9 +47,10 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
+from ..authoring.student import write_atomic
 from ..cpus import available_cpus
 from . import exercises, platforms, sandbox
-from .exercises._kernel import EXERCISE_LIMIT_S
+from .exercises import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
 OUTPUT_NOTE_BYTES = 1_000_000  # outputs are never kept; above this much the row notes their size
@@ -503,21 +504,6 @@ def csv_text(rows: list[Row]) -> str:
             record[f"{ex_id}_score"], record[f"{ex_id}_reason"] = result.score, result.reason
         writer.writerow(record)
     return buf.getvalue()
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename over ``path``: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summary(rows: list[Row], seconds: float) -> str:

@@ -8,8 +8,7 @@ autograde <stem>`` grades what students hand in. How the course's markers become
   region by ``# YOUR CODE HERE`` (``ClearSolutions.code_stub``, set in the config), so the course's stub, the
   ``### STUB:`` comment, is made live code here: after the region when it is a ``return`` (unreachable in the
   solution: a region that falls off its end gets a ``return None``), before it otherwise (the solution overwrites
-  it). The release
-  then runs top to bottom, and an untouched exercise is "not attempted" (stub detection happens at run time).
+  it). The release then runs top to bottom, and an untouched exercise is "not attempted" (stub detection happens at run time).
 * After each exercise's check cell (the one that calls ``checks.check_<id>``) comes a locked grade cell worth the
   exercise's points, whose value is :func:`cmlesson.checks.score`: the same evaluation and judge as ``python -m
   cmlesson grade``, but run **inside the student's kernel** (nbgrader has no sandbox: a student's code can change

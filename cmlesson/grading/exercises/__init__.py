@@ -5,7 +5,7 @@ Each exercise module ``<id>.py`` holds, in this order:
 * ``EXERCISE``: its points, notebook, title and the names the student defines (:class:`._kernel.Exercise`);
 * its fixed, seeded inputs and ``evaluate(<the student's objects>) -> dict``, which calls the student's code on
   them and returns what it produced as plain JSON-able data. This part runs in the student's kernel: it uses
-  only the standard library, numpy, torch and ``._kernel``;
+  only the standard library, numpy, torch, ``._kernel`` and ``._fixtures`` (the models and spies several share);
 * ``judge(outputs) -> Result``: recompute the canonical answer with cmlesson on the same inputs, compare, and
   say what is wrong in words a student can act on, with the numbers. This part runs in the grader's process;
   what it needs from cmlesson comes through ``._judging``;
@@ -24,10 +24,10 @@ from pathlib import Path
 from types import ModuleType
 
 from ._judging import Result
-from ._kernel import Exercise, evaluate_in_kernel, not_done
+from ._kernel import EXERCISE_LIMIT_S, Exercise, evaluate_in_kernel, not_done
 
-__all__ = ["EXERCISES", "Exercise", "Result", "evaluate_in_kernel", "grader_assets", "judge", "kernel_arrays", "kernel_sources",
-           "module", "not_done"]
+__all__ = ["EXERCISES", "EXERCISE_LIMIT_S", "Exercise", "Result", "evaluate_in_kernel", "grader_assets", "judge", "kernel_arrays",
+           "kernel_sources", "module", "not_done"]
 
 KERNEL_MODULES = ("_kernel", "_fixtures")  # shared kernel-side code, injected before the exercise modules
 

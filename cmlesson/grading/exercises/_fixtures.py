@@ -1,4 +1,5 @@
-"""Kernel-side models with known answers that several exercises hand to the student's code (torch only)."""
+"""Kernel-side models with known answers, the spies and the schedule that several exercises hand to the student's code
+(torch only; injected into the student's kernel like :mod:`._kernel`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import torch
 from torch import nn
 
 from ._kernel import col, floats, gen
+
+SIGMAS = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)  # a short decreasing schedule: the pairs the loss exercises draw
 
 
 class GaussianConsistency:

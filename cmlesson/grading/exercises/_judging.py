@@ -17,8 +17,8 @@ from ... import checkpoints, data, losses, metrics, parameterization, samplers, 
 from ...authoring import bench
 from ...ema import ema_update_
 
-__all__ = ["Result", "arr", "bench", "checkpoints", "close", "data", "ema_update_", "first_difference", "fmt", "losses",
-           "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training"]
+__all__ = ["Result", "arr", "bench", "checkpoints", "close", "data", "ema_update_", "first_difference", "fmt", "loss_verdict",
+           "losses", "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training"]
 
 
 @dataclass
@@ -86,8 +86,9 @@ def not_attempted(ex, message: str) -> Result:
     return Result(0, ex.points, "not attempted", message)
 
 
-def preamble(ex, outputs: dict) -> Result | None:
-    """The verdict for missing names, stubs, aliases of cmlesson's own function and errors; None if there are outputs to judge."""
+def preamble(ex, outputs: dict, shape_hint: str = "") -> Result | None:
+    """The verdict for missing names, stubs, aliases of cmlesson's own function and errors; None if there are outputs
+    to judge. ``shape_hint`` is added to the message of an error from tensors of sizes that do not broadcast."""
     if outputs.get("missing"):
         names = ", ".join(outputs["missing"])
         return not_attempted(ex, f"{names} is not defined: run the exercise cell, and keep its name")
@@ -96,10 +97,51 @@ def preamble(ex, outputs: dict) -> Result | None:
     if outputs.get("alias"):
         return wrong(ex, f"this is cmlesson's own {outputs['alias']}: write the code yourself")
     if outputs.get("error"):
-        return wrong(ex, f"your code raised an error: {outputs['error']}")
+        hint = "\n" + shape_hint if shape_hint and "must match the size of tensor" in outputs["error"] else ""
+        return wrong(ex, f"your code raised an error: {outputs['error']}{hint}")
     if outputs.get("grader_error"):
         return wrong(ex, f"could not be evaluated: {outputs['grader_error']}")
     return None
+
+
+def loss_verdict(ex, outputs: dict, expected: float, batch: int, pair_problems: list[str], target_point: str,
+                 correct: str) -> Result:
+    """The verdict on a consistency loss (Song et al. 2023, Alg. 2 and 3: d = the squared L2 distance, summed over a
+    point's coordinates, averaged over the batch), from a scalar loss, its value when online and target coincide,
+    the gradients it sent, and ``pair_problems`` (what the exercise found in the pairs the two networks saw).
+    ``target_point`` says what the online output is compared with; ``correct`` is the message of a right loss.
+    A right pair with a mean over the coordinates too, or a sum over the batch, gets 1 point."""
+    loss = arr(outputs["loss"])
+    if loss.size != 1:
+        return wrong(ex, f"returns a tensor of shape {tuple(loss.shape)}; expected a scalar: the mean over the batch")
+    got, zero = float(loss.ravel()[0]), arr(outputs["zero_case"]).ravel()
+    problems = []
+    if zero.size != 1 or abs(float(zero[0])) > 1e-6:
+        problems.append(f"your loss is {fmt(float(zero[0]))}, not 0, when the online and target networks coincide (both "
+                        f"output the same point everywhere): compare model(x_hi, sigma_hi) with {target_point}")
+    if outputs.get("target_grad"):
+        problems.append(f"gradient reaches the target network (its parameters got gradients of norm "
+                        f"{fmt(outputs['target_grad'])}): call target_model under torch.no_grad() (or .detach() its "
+                        "output); it only supplies targets, and the EMA moves it")
+    if not outputs.get("requires_grad") or not outputs.get("online_grad"):
+        problems.append("no gradient reaches the online model: the loss must be differentiable in its parameters")
+    problems += pair_problems
+    if not problems and close(np.array(got), expected, rtol=1e-4, atol=1e-7):
+        return ok(ex, correct.format(loss=fmt(got)))
+    score = 0
+    if not problems:
+        score = 1
+        if close(np.array(got), expected / 2, rtol=1e-4, atol=1e-7):
+            problems = [f"a mean where the paper's distance is a sum: loss = {fmt(got)}, expected {fmt(expected)}; you "
+                        "averaged over the coordinates too (mse_loss does); d is the squared L2 distance, summed over a "
+                        "point's coordinates, then averaged over the batch"]
+        elif close(np.array(got), expected * batch, rtol=1e-4, atol=1e-6):
+            problems = [f"loss = {fmt(got)}, expected {fmt(expected)}: summed over the batch instead of averaging"]
+        else:
+            score = 0
+            problems = [f"loss = {fmt(got)}, expected {fmt(expected)}: the squared L2 distance per point, averaged over "
+                        "the batch"]
+    return wrong(ex, "\n".join(problems), score)
 
 
 def arr(d: dict) -> np.ndarray:

@@ -1,9 +1,9 @@
 """What every exercise's kernel side shares: calling student code safely, turning its results into JSON, the stub
 marker :data:`not_done`, and the grader's driver :func:`run_grader`.
 
-This module and the top level of every exercise module import only the standard library, numpy and torch
-(plus ``._kernel`` and ``._judging``), never the rest of cmlesson: ``python -m cmlesson grade`` injects their
-source, read from these files, into the student's kernel as a private package of fresh modules (see
+This module, ``._fixtures`` and the top level of every exercise module import only the standard library, numpy and
+torch (plus ``._kernel``, ``._fixtures`` and ``._judging``), never the rest of cmlesson: ``python -m cmlesson grade``
+injects their source, read from these files, into the student's kernel as a private package of fresh modules (see
 :func:`cmlesson.grading.exercises.kernel_sources`), where ``._judging`` is a stand-in. So a notebook that patches
 cmlesson in its kernel changes nothing in what the grader's code computes there, and the judges run in the
 grader's own process.
@@ -198,6 +198,7 @@ def evaluate_in_kernel(ex_id: str, student: dict, assets: dict, limit_s: float) 
 
 
 def _write_json(path: str, obj: dict) -> None:
+    """Write then rename, as ``cmlesson.authoring.student.write_atomic`` does: the kernel has its own (it imports no cmlesson)."""
     tmp = path + ".part"
     with open(tmp, "w") as f:
         f.write(json.dumps(obj, allow_nan=True))

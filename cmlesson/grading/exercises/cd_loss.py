@@ -1,4 +1,4 @@
-"""Notebook 02: the consistency distillation loss (Song et al. 2023, Alg. 2), with the student's own ODE step.
+"""Notebook 02, Exercise 2.3: the consistency distillation loss (Song et al. 2023, Alg. 2), with the student's own ODE step.
 
 The signature is the package's, ``(model, target_model, teacher, x0, sigmas, *, ode_step, generator)``, so that
 ``losses.consistency_distillation_loss`` can stand in for it. The check hands it spies: online and target networks
@@ -12,12 +12,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._fixtures import ConstNet, GaussianDenoiser, SpyNet, grad_norm, recorded_calls
-from ._judging import Result, arr, close, fmt, losses, np_, ok, preamble, reported, samplers, wrong
+from ._fixtures import SIGMAS, ConstNet, GaussianDenoiser, SpyNet, grad_norm, recorded_calls
+from ._judging import Result, arr, close, fmt, loss_verdict, losses, np_, preamble, reported, samplers
 from ._kernel import Exercise, StudentError, call, col, floats, gen, name, safely
 
 EXERCISE = Exercise("cd_loss", 2, "02", "Exercise 2.3: the consistency distillation loss (Alg. 2)", ("cd_loss_student",), rank=3)
-SIGMAS = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)
 BATCH = 64
 
 
@@ -178,40 +177,12 @@ def judge(outputs: dict) -> Result:
     inp = inputs()
     expected = losses.consistency_distillation_loss(inp["model"], inp["target"], inp["teacher"], inp["x0"], inp["sigmas"],
                                                     ode_step=samplers.heun_step, generator=gen(inp["seed"])).item()
-    loss = arr(outputs["loss"])
-    if loss.size != 1:
-        return wrong(EXERCISE, f"returns a tensor of shape {tuple(loss.shape)}; expected a scalar: the mean over the batch")
-    got, zero = float(loss.ravel()[0]), arr(outputs["zero_case"]).ravel()
-    problems = []
-    if zero.size != 1 or abs(float(zero[0])) > 1e-6:
-        problems.append(f"your loss is {fmt(float(zero.ravel()[0]))}, not 0, when the online and target networks coincide "
-                        "(both output the same point everywhere): compare model(x_hi, sigma_hi) with target_model at the "
-                        "teacher's point, not with x0 or with the point itself")
-    if outputs.get("target_grad"):
-        problems.append(f"gradient reaches the target network (its parameters got gradients of norm "
-                        f"{fmt(outputs['target_grad'])}): call target_model under torch.no_grad(); it only supplies "
-                        "targets, and the EMA moves it")
-    if not outputs.get("requires_grad") or not outputs.get("online_grad"):
-        problems.append("no gradient reaches the online model: the loss must be differentiable in its parameters")
-    problems += _pair_problems(outputs, inp)
-    if not problems and close(np.array(got), expected, rtol=1e-4, atol=1e-7):
-        return ok(EXERCISE, f"correct\nloss = {fmt(got)} as in Alg. 2 (online on x_hi, target without gradient on the "
-                  "teacher's Heun step down to sigma_lo); 0 when online and target coincide")
-    score = 0
-    if not problems and close(np.array(got), expected / 2, rtol=1e-4, atol=1e-7):
-        problems.append(f"a mean where the paper's distance is a sum: loss = {fmt(got)}, expected {fmt(expected)}; "
-                        "you averaged over each point's 2 coordinates too (mse_loss does); d is the squared L2 distance, "
-                        "summed over a point's coordinates, then averaged over the batch")
-        score = 1
-    elif not problems and close(np.array(got), expected * BATCH, rtol=1e-4, atol=1e-6):
-        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: summed over the batch instead of averaging")
-        score = 1
-    elif not problems:
-        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: the squared L2 distance per point, averaged over "
-                        "the batch")
-    return wrong(EXERCISE, "\n".join(problems), score)
+    return loss_verdict(EXERCISE, outputs, expected, BATCH, _pair_problems(outputs, inp),
+                        "target_model at the teacher's point, not with x0 or with the point itself",
+                        "correct\nloss = {loss} as in Alg. 2 (online on x_hi, target without gradient on the teacher's Heun "
+                        "step down to sigma_lo); 0 when online and target coincide")
 
 
 def check(fn) -> Result:
-    """Notebook 02: cd_loss_student."""
+    """Notebook 02, Exercise 2.3: cd_loss_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

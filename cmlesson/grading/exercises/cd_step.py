@@ -1,4 +1,4 @@
-"""Notebook 02: one training step of consistency distillation (Song et al. 2023, Alg. 2, the body of its loop).
+"""Notebook 02, Exercise 2.4: one training step of consistency distillation (Song et al. 2023, Alg. 2, the body of its loop).
 
 ``cd_step_student(model, target, ema, optimizer, loss_fn, x0, target_decay) -> float``: the loss (which draws the
 levels and the noise itself), the optimizer's step on the online network, then the target EMA and the evaluation
@@ -223,38 +223,36 @@ def _gradient_problems(outputs: dict, exp: dict, log: list[str]) -> list[str]:
     return ["the optimizer stepped with a gradient other than this loss's: one loss.backward() per step, after zero_grad()"]
 
 
-def _average_problems(outputs: dict, exp: dict, log: list[str]) -> list[str]:
+def _update_problems(calls: list[dict], log: list[str], step_at: int, average: str, update: str, never: str) -> list[str]:
+    """What is wrong with one average's updates (``average`` names it, ``update`` is its call in the log): never made,
+    made before the optimizer step, of another model than the online one, or more than once."""
+    if not calls:
+        return [f"the {average} was never updated: {never}"]
     problems = []
+    if log.index(update) < step_at:
+        problems.append(f"the {average} was updated before the optimizer step: it averaged in the weights from before "
+                        "this step; update it after optimizer.step()" + _order(log))
+    if calls[0]["model"] != "the online model":
+        problems.append(f"{update} got {calls[0]['model']}: the {average} averages in the online model")
+    if len(calls) > 1:
+        problems.append(f"the {average} was updated {len(calls)} times in one step: once")
+    return problems
+
+
+def _average_problems(outputs: dict, log: list[str]) -> list[str]:
     step_at = log.index("step") if "step" in log else len(log)
-    t_calls, e_calls = outputs["target_calls"], outputs["ema_calls"]
+    problems = []
     if outputs.get("target_grad"):
         problems.append("gradient reached the target network: it must only ever change by the EMA update")
-    if not t_calls:
-        problems.append("the target EMA was never updated: after the optimizer's step, target.update(model, "
-                        "target_decay) moves it a little toward the online model")
-    else:
-        if log.index("target.update") < step_at:
-            problems.append("the target EMA was updated before the optimizer step: it averaged in the weights from before "
-                            "this step; update it after optimizer.step()" + _order(log))
-        if t_calls[0]["model"] != "the online model":
-            problems.append(f"target.update got {t_calls[0]['model']}: the target averages in the online model")
-        decay = t_calls[0]["decay"]
-        if decay is not None and abs(decay - MU) > 1e-9:
-            wrong_way = f" (the wrong way round: it keeps {MU:g} of the old target)" if abs(decay - (1 - MU)) < 1e-9 else ""
-            problems.append(f"target.update got decay {fmt(decay)}, not target_decay = {MU:g}{wrong_way}")
-        if len(t_calls) > 1:
-            problems.append(f"the target EMA was updated {len(t_calls)} times in one step: once")
-    if not e_calls:
-        problems.append("the evaluation EMA was never updated: call ema.update(model) after every step (samples come "
-                        "from ema.model)")
-    else:
-        if log.index("ema.update") < step_at:
-            problems.append("the evaluation EMA was updated before the optimizer step: it averaged in the weights from "
-                            "before this step" + _order(log))
-        if e_calls[0]["model"] != "the online model":
-            problems.append(f"ema.update got {e_calls[0]['model']}: the evaluation EMA averages the online model")
-        if len(e_calls) > 1:
-            problems.append(f"the evaluation EMA was updated {len(e_calls)} times in one step: once")
+    t_calls = outputs["target_calls"]
+    problems += _update_problems(t_calls, log, step_at, "target EMA", "target.update", "after the optimizer's step, "
+                                 "target.update(model, target_decay) moves it a little toward the online model")
+    decay = t_calls[0]["decay"] if t_calls else None
+    if decay is not None and abs(decay - MU) > 1e-9:
+        wrong_way = f" (the wrong way round: it keeps {MU:g} of the old target)" if abs(decay - (1 - MU)) < 1e-9 else ""
+        problems.append(f"target.update got decay {fmt(decay)}, not target_decay = {MU:g}{wrong_way}")
+    problems += _update_problems(outputs["ema_calls"], log, step_at, "evaluation EMA", "ema.update",
+                                 "call ema.update(model) after every step (samples come from ema.model)")
     if outputs.get("target_touched"):
         problems.append("target.model's weights changed other than by target.update (an optimizer step or a copy): "
                         "only the EMA update may move the target")
@@ -285,7 +283,7 @@ def judge(outputs: dict) -> Result:
     if not problems:
         problems += _gradient_problems(outputs, exp, log)
     if not outputs.get("error_in_step"):
-        problems += _average_problems(outputs, exp, log)
+        problems += _average_problems(outputs, log)
     if outputs.get("error_in_step"):
         problems.append(f"your step raised an error: {outputs['error_in_step']}")
     elif not problems and not _same(outputs["model"], exp["model"]):
@@ -301,5 +299,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 02: cd_step_student."""
+    """Notebook 02, Exercise 2.4: cd_step_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

@@ -1,4 +1,4 @@
-"""Notebook 01, a derive exercise: the consistency model's skip coefficients c_skip and c_out (Song et al. 2023, App. C).
+"""Notebook 01, Exercise 1.1 (derive): the skip coefficients c_skip and c_out (Song et al. 2023, App. C).
 
 The student starts from EDM's c_skip and c_out (Karras et al. 2022) and the boundary condition f(x, sigma_min) = x,
 and returns coefficients that satisfy it. The judge tests the properties first (the boundary, the limit at large
@@ -128,5 +128,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(c_skip_fn, c_out_fn) -> Result:
-    """Notebook 01: c_skip_student and c_out_student."""
+    """Notebook 01, Exercise 1.1: c_skip_student and c_out_student."""
     return reported(EXERCISE, judge(evaluate(c_skip_fn, c_out_fn)))

@@ -1,4 +1,4 @@
-"""Notebook 02: the consistency function f(x, sigma) assembled around a backbone F (Song et al. 2023, Eq. 5 and App. C).
+"""Notebook 02, Exercise 2.1: the consistency function f(x, sigma) around a backbone F (Song et al. 2023, Eq. 5, App. C).
 
 The student wraps a backbone ``F(x_in, c_noise)`` with the course's c_skip and c_out (the notebook binds them from
 cmlesson.parameterization: the functions the student wrote in notebook 01). The check hands the student's code a
@@ -208,5 +208,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 02: consistency_function_student."""
+    """Notebook 02, Exercise 2.1: consistency_function_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

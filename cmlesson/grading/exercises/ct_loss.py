@@ -1,13 +1,17 @@
-"""Notebook 05, Exercise 5.1: the consistency training loss (Song et al. 2023, Alg. 3)."""
+"""Notebook 05, Exercise 5.1a: the consistency training loss (Song et al. 2023, Alg. 3).
+
+``ct_loss_student(model, target_model, x0, sigmas, generator)``: one level index i per point, one z, the online
+model on x0 + sigma_i z, the target (no gradient) on x0 + sigma_{i+1} z, the squared L2 distance averaged over the
+batch (the package's ``losses.consistency_training_loss``). The check hands it two spies that record what they saw.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
-from ._fixtures import ConstNet, SpyNet
-from ._judging import Result, arr, close, fmt, losses, np_, ok, preamble, reported, wrong
+from ._fixtures import SIGMAS, ConstNet, SpyNet, grad_norm, recorded_calls
+from ._judging import Result, arr, close, fmt, loss_verdict, losses, np_, preamble, reported
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
 EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training loss", ("ct_loss_student",), rank=1)
@@ -18,20 +22,7 @@ EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training
 def inputs() -> dict:
     """Online and target spies with different weights, a batch x0, a decreasing schedule, the generator's seed."""
     x0 = 0.5 * torch.randn(64, 2, generator=gen(23))
-    sigmas = torch.tensor([80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002])
-    return {"model": SpyNet(21), "target": SpyNet(22), "x0": x0, "sigmas": sigmas, "seed": 24}
-
-
-def _calls(calls: list) -> dict:
-    if not calls:
-        return {"count": 0}
-    return {"count": len(calls), "x": floats(torch.cat([c[0] for c in calls]), "x"),
-            "sigma": floats(torch.cat([c[1] for c in calls]), "sigma"), "grad": [bool(c[2]) for c in calls]}
-
-
-def _grad_norm(module: nn.Module) -> float | None:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return float(sum(float(g.double().pow(2).sum()) for g in grads) ** 0.5) if grads else None
+    return {"model": SpyNet(21), "target": SpyNet(22), "x0": x0, "sigmas": torch.tensor(SIGMAS), "seed": 24}
 
 
 def evaluate(fn) -> dict:
@@ -46,8 +37,8 @@ def evaluate(fn) -> dict:
         out = {"loss": floats(loss, name(fn)), "requires_grad": bool(loss.requires_grad)}
         if loss.requires_grad and loss.numel() == 1:
             call(loss.backward)
-        out.update(online_grad=_grad_norm(model), target_grad=_grad_norm(target),
-                   online_calls=_calls(model.calls), target_calls=_calls(target.calls))
+        out.update(online_grad=grad_norm(model), target_grad=grad_norm(target),
+                   online_calls=recorded_calls(model.calls), target_calls=recorded_calls(target.calls))
         zero = call(fn, ConstNet(), ConstNet(), inp["x0"].clone(), inp["sigmas"].clone(), gen(inp["seed"]))
         out["zero_case"] = floats(zero, name(fn))
         return out
@@ -57,7 +48,7 @@ def evaluate(fn) -> dict:
 
 # --- judge side ------------------------------------------------------------------------------------------------
 
-def _ct_loss_pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndarray, z: np.ndarray) -> list[str]:
+def _pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndarray, z: np.ndarray) -> list[str]:
     """Which levels and noise the online and target models saw, against Alg. 3's."""
     on, tg = outputs["online_calls"], outputs["target_calls"]
     if on["count"] == 0:
@@ -92,10 +83,9 @@ def _ct_loss_pair_problems(outputs: dict, inp: dict, hi: np.ndarray, lo: np.ndar
 
 def judge(outputs: dict) -> Result:
     """Song et al. 2023, Alg. 3: online on sigma_hi, target (no grad) on sigma_lo, the same z, squared L2, batch mean."""
-    if (r := preamble(EXERCISE, outputs)) is not None:
-        if "must match the size of tensor" in str(outputs.get("error", "")):
-            r.message += ("\nthe levels sigmas[i] have shape (n,) and the points (n, 2): make the levels a column, "
-                          "shape (n, 1), before they multiply z (the models themselves take the (n,) levels)")
+    shape_hint = ("the levels sigmas[i] have shape (n,) and the points (n, 2): make the levels a column, shape (n, 1), "
+                  "before they multiply z (the models themselves take the (n,) levels)")
+    if (r := preamble(EXERCISE, outputs, shape_hint)) is not None:
         return r
     inp = inputs()
     expected = losses.consistency_training_loss(inp["model"], inp["target"], inp["x0"], inp["sigmas"],
@@ -104,35 +94,12 @@ def judge(outputs: dict) -> Result:
     i = torch.randint(0, len(inp["sigmas"]) - 1, (n,), generator=g)
     z = np_(torch.randn(inp["x0"].shape, generator=g))
     hi, lo = np_(inp["sigmas"][i]), np_(inp["sigmas"][i + 1])
-    loss = arr(outputs["loss"])
-    if loss.size != 1:
-        return wrong(EXERCISE, f"returns a tensor of shape {tuple(loss.shape)}; expected a scalar: the mean over the batch")
-    got, zero = float(loss.ravel()[0]), arr(outputs["zero_case"]).ravel()
-    problems = []
-    if zero.size != 1 or abs(float(zero[0])) > 1e-6:
-        problems.append(f"your loss is {fmt(float(zero[0]))}, not 0, when model and target coincide (both output the same "
-                        "point everywhere): compare model(x_hi, sigma_hi) with target_model(x_lo, sigma_lo), not with x0")
-    if outputs.get("target_grad"):
-        problems.append("gradient reaches the target network: call target_model under torch.no_grad() (or .detach() its output)")
-    if not outputs.get("requires_grad") or not outputs.get("online_grad"):
-        problems.append("no gradient reaches the online model: the loss must be differentiable in its parameters")
-    problems += _ct_loss_pair_problems(outputs, inp, hi, lo, z)
-    if not problems and close(np.array(got), expected, rtol=1e-4, atol=1e-7):
-        return ok(EXERCISE, f"correct\nloss = {fmt(got)} as in Alg. 3 (online on sigma_hi, target without gradient on sigma_lo, "
-                   "same z); 0 when model and target coincide")
-    score = 0
-    if not problems and close(np.array(got), expected / 2, rtol=1e-4, atol=1e-7):
-        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: you averaged over the coordinates too (mse_loss); "
-                        "sum the squares over each point's coordinates, then average over the batch")
-        score = 1
-    elif not problems and close(np.array(got), expected * n, rtol=1e-4, atol=1e-6):
-        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: summed over the batch instead of averaging")
-        score = 1
-    elif not problems:
-        problems.append(f"loss = {fmt(got)}, expected {fmt(expected)}: squared L2 distance per sample, mean over the batch")
-    return wrong(EXERCISE, "\n".join(problems), score)
+    return loss_verdict(EXERCISE, outputs, expected, n, _pair_problems(outputs, inp, hi, lo, z),
+                        "target_model(x_lo, sigma_lo), not with x0",
+                        "correct\nloss = {loss} as in Alg. 3 (online on sigma_hi, target without gradient on sigma_lo, "
+                        "same z); 0 when model and target coincide")
 
 
 def check(fn) -> Result:
-    """Notebook 05, Exercise 5.1: ct_loss_student."""
+    """Notebook 05, Exercise 5.1a: ct_loss_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

@@ -1,4 +1,5 @@
-"""Notebook 05, Exercise 5.1: the samples of the student's teacher-free model, by W1 against the noise floor."""
+"""Notebook 05, Exercise 5.1b: the samples of the student's teacher-free model (consistency training, Song et al. 2023,
+Alg. 3), scored by exact W1 to fresh data as a multiple of the noise floor (:func:`cmlesson.metrics.noise_floor`)."""
 
 from __future__ import annotations
 
@@ -71,5 +72,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(samples) -> Result:
-    """Notebook 05, Exercise 5.1: ex1_samples."""
+    """Notebook 05, Exercise 5.1b: ex1_samples."""
     return reported(EXERCISE, judge(evaluate(samples)))

@@ -1,4 +1,4 @@
-"""Notebook 03: the consistency-training curriculum N(k) (Song et al. 2023, App. C)."""
+"""Notebook 03, Exercise 3.1: the consistency-training curriculum N(k) (Song et al. 2023, App. C)."""
 
 from __future__ import annotations
 
@@ -94,5 +94,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 03: ct_curriculum_student."""
+    """Notebook 03, Exercise 3.1: ct_curriculum_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

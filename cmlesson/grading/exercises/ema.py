@@ -1,4 +1,5 @@
-"""Notebook 04: the EMA update of a model's weights, in place (buffers copied)."""
+"""Notebook 04, Exercise 4.1: the EMA update of a model's weights, in place: theta_ema <- decay theta_ema + (1 - decay)
+theta, buffers copied (the target update of Song et al. 2023, Alg. 2 and 3; the package's ``ema.ema_update_``)."""
 
 from __future__ import annotations
 
@@ -111,5 +112,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 04: ema_update_student."""
+    """Notebook 04, Exercise 4.1: ema_update_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

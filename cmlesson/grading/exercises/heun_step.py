@@ -1,17 +1,21 @@
-"""Notebook 02: one Heun step of the teacher's probability-flow ODE (Karras et al. 2022, Alg. 1), levels as floats or
-one per row (the way consistency distillation calls it)."""
+"""Notebook 02, Exercise 2.2: one Heun step of the teacher's probability-flow ODE (Karras et al. 2022, Alg. 1).
+
+``heun_step_student(denoiser, x, sigma, sigma_next)``: the Euler step x + (sigma_next - sigma) d with the slope
+d = (x - D(x, sigma)) / sigma, then the same step with the mean of d and the slope at the Euler point. The levels
+come as floats or one per row (the way consistency distillation calls it); the check's denoiser is exact for
+Gaussian data, so the judge also says how far a wrong step lands from the exact ODE solution.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ._fixtures import GaussianDenoiser
+from ._fixtures import SIGMAS, GaussianDenoiser
 from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
 EXERCISE = Exercise("heun_step", 1, "02", "Exercise 2.2: one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)
-GRID = (80.0, 20.0, 5.0, 1.5, 0.5, 0.15, 0.03, 0.002)  # the per-row case's levels: adjacent pairs of a decreasing grid
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -23,8 +27,8 @@ def inputs() -> list[dict]:
     g = gen(17)
     cases = [{"x": 2.0 * torch.randn(128, 2, generator=g), "sigma": 2.0, "sigma_next": 1.2},
              {"x": 0.7 * torch.randn(128, 2, generator=g), "sigma": 0.6, "sigma_next": 0.25}]
-    grid = torch.tensor(GRID)
-    i = torch.randint(0, len(GRID) - 1, (128,), generator=g)
+    grid = torch.tensor(SIGMAS)
+    i = torch.randint(0, len(SIGMAS) - 1, (128,), generator=g)
     sigma, sigma_next = grid[i], grid[i + 1]
     cases.append({"x": 0.5 * torch.randn(128, 2, generator=g) + sigma[:, None] * torch.randn(128, 2, generator=g),
                   "sigma": sigma, "sigma_next": sigma_next})
@@ -123,5 +127,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 02: heun_step_student."""
+    """Notebook 02, Exercise 2.2: heun_step_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

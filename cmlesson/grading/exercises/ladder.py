@@ -1,4 +1,5 @@
-"""Notebook 05, Exercise 5.2: the quality ladder, W1 against the number of consistency steps."""
+"""Notebook 05, Exercise 5.2b: the quality ladder, W1 against the number of consistency sampling steps (Alg. 1),
+the package's ``bench.quality_ladder``."""
 
 from __future__ import annotations
 
@@ -229,7 +230,7 @@ def _metric_problem(metric: dict, n: int) -> str | None:
 
 
 def check(fn, model: nn.Module | None = None, reference: torch.Tensor | None = None) -> Result:
-    """Notebook 05, Exercise 5.2: quality_ladder_student, on the shipped CD model (or ``model``) and a fresh reference."""
+    """Notebook 05, Exercise 5.2b: quality_ladder_student, on the shipped CD model (or ``model``) and a fresh reference."""
     if model is None and reference is None:
         assets = grader_assets()
     else:

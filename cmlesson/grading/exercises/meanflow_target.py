@@ -125,10 +125,8 @@ MISTAKES = {  # candidate: (message, score)
 
 def judge(outputs: dict) -> Result:
     """Geng et al. 2025, Eq. 10: sg[v - (t - r) du/dt], du/dt = JVP of u along (v, 0, 1), no gradient to u's weights."""
-    if (r := preamble(EXERCISE, outputs)) is not None:
-        if "must match the size of tensor" in str(outputs.get("error", "")):
-            r.message += ("\nt - r has shape (n,) and du/dt (n, 2): make it a column, (t - r)[:, None], before it "
-                          "multiplies du/dt")
+    shape_hint = "t - r has shape (n,) and du/dt (n, 2): make it a column, (t - r)[:, None], before it multiplies du/dt"
+    if (r := preamble(EXERCISE, outputs, shape_hint)) is not None:
         return r
     got = arr(outputs["target"])
     cands = {k: np_(v) for k, v in _candidates(inputs()).items()}

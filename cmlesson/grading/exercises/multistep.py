@@ -1,4 +1,5 @@
-"""Notebook 01: multistep consistency sampling (Song et al. 2023, Alg. 1)."""
+"""Notebook 01, Exercise 1.2: multistep consistency sampling (Song et al. 2023, Alg. 1): denoise at sigmas[0], then for
+each next level tau re-noise to x = denoised + sqrt(tau^2 - sigma_min^2) z and denoise at tau."""
 
 from __future__ import annotations
 
@@ -93,5 +94,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 01: multistep_student."""
+    """Notebook 01, Exercise 1.2: multistep_student."""
     return reported(EXERCISE, judge(evaluate(fn)))

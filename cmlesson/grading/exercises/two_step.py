@@ -1,4 +1,4 @@
-"""Notebook 01, a design exercise: the intermediate noise level tau for 2-step consistency sampling (Alg. 1).
+"""Notebook 01, Exercise 1.3 (design): the intermediate level tau of 2-step consistency sampling (Song et al. 2023, Alg. 1).
 
 The student chooses ``two_step_tau``, the level the first jump's answer is re-noised to before the second jump of
 the shipped distilled model. The judge draws 2-step samples at the student's level and at the course's default
@@ -188,5 +188,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(tau) -> Result:
-    """Notebook 01: two_step_tau (a float), measured on the shipped distilled model."""
+    """Notebook 01, Exercise 1.3: two_step_tau (a float), measured on the shipped distilled model."""
     return reported(EXERCISE, judge(evaluate(tau)))

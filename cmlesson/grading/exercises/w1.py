@@ -1,4 +1,5 @@
-"""Notebook 05, Exercise 5.2: the exact 2-D Wasserstein-1 distance between two point sets."""
+"""Notebook 05, Exercise 5.2a: the exact 2-D Wasserstein-1 distance between two point sets, an optimal-transport
+problem (the package's ``metrics.wasserstein_2d``)."""
 
 from __future__ import annotations
 
@@ -75,5 +76,5 @@ def judge(outputs: dict) -> Result:
 
 
 def check(fn) -> Result:
-    """Notebook 05, Exercise 5.2: w1_student."""
+    """Notebook 05, Exercise 5.2a: w1_student."""
     return reported(EXERCISE, judge(evaluate(fn)))
