@@ -98,22 +98,25 @@ def test_course_has_the_current_setup_cell_and_badges():
     solutions = {p: nbformat.read(p, as_version=4) for p in SOLUTIONS}
     times = student.load_times(ROOT / "solutions")
     assert times is not None, f"{course.TIMES_FILE} is missing: run `make bench-readme`"
-    stale = [p.name for p, nb in solutions.items() if student.with_setup(nb, p.name, times) != nb]
-    assert not stale, f"setup cell, badges or running time out of date in {stale}: run `python -m cmlesson student --sync-setup`"
+    synced, table = student.with_course({p.name: nb for p, nb in solutions.items()}, times)
+    stale = [p.name for p, nb in solutions.items() if synced[p.name] != nb]
+    assert not stale, f"setup cell, badges, header or map out of date in {stale}: run `python -m cmlesson student --sync-setup`"
     for path in SOLUTIONS:
         nb = nbformat.read(ROOT / "notebooks" / path.name, as_version=4)
         first_code = next(c for c in nb.cells if c.cell_type == "code")
         assert first_code.get("id") == course.SETUP_CELL_ID and first_code.source == course.setup_source(), path.name
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert student.readme_with_badges(readme) == readme, "README badges out of date: run the same command"
+    assert student.readme_with_map(readme, table) == readme, "README course map out of date: run the same command"
 
 
-def test_every_notebook_shows_its_measured_running_time_under_the_badges():
-    """The time comes from the benchmark's file, for every notebook in both folders, never typed."""
+def test_every_notebook_shows_its_place_minutes_and_measured_running_time_under_the_badges():
+    """Core or lab and the minutes from the one rule; the time from the benchmark's file, in both folders, never typed."""
     times = student.load_times(ROOT / "solutions")
     for path in SOLUTIONS:
-        line = course.running_time(path.name, times)
-        assert line is not None, f"{path.name} was not timed by `make bench-readme`"
+        line = course.header(path.name, nbformat.read(path, as_version=4).cells, times)
+        assert "runs in" in line, f"{path.name} was not timed by `make bench-readme`"
+        assert line.startswith("*Core path, session" if course.place(path.name).kind == "core" else "*Lab, after")
         for folder in ("solutions", "notebooks"):
             title = nbformat.read(ROOT / folder / path.name, as_version=4).cells[0].source.split("\n")
             assert title.count(line) == 1 and title.index(line) == title.index(course.badges(path.name)) + 2, (folder, path.name)

@@ -14,7 +14,7 @@ import pytest
 
 from cmlesson import __main__ as cli
 from cmlesson.authoring import student
-from cmlesson.authoring.course import SETUP_CELL_ID, TIME_PREFIX, badges, running_time, setup_source
+from cmlesson.authoring.course import MAP_MARKERS, SETUP_CELL_ID, badges, course_map, header, setup_source, student_minutes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -293,7 +293,8 @@ def test_with_setup_puts_the_setup_cell_after_the_title_and_the_badges_under_it(
     nb = student.with_setup(solution_notebook(), "01_a.ipynb")
     assert [c.get("id") for c in nb.cells[:3]] == ["cell-0", SETUP_CELL_ID, "cell-1"]
     assert nb.cells[1].source == setup_source() and nb.cells[1].outputs == []
-    assert nb.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\nSome **prose**."  # a paragraph of its own
+    line = header("01_a.ipynb", nb.cells, None)  # core or lab and a student's minutes; no running time without times
+    assert nb.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\n{line}\n\nSome **prose**."  # paragraphs of their own
     assert "notebooks/01_a.ipynb" in badges("01_a.ipynb")
     assert [c.source for c in nb.cells[2:]] == [c.source for c in solution_notebook().cells[1:]]  # nothing else changed
 
@@ -317,19 +318,57 @@ def test_with_setup_is_idempotent_and_replaces_old_versions():
 TIMES = {"cpus": 2, "notebooks": {"01_a.ipynb": {"solution_s": 77, "student_s": 54}, "06_b.ipynb": {"solution_s": 300}}}
 
 
-def test_the_running_time_goes_under_the_badges_and_is_replaced_not_repeated():
+def test_the_header_goes_under_the_badges_and_is_replaced_not_repeated():
     nb = student.with_setup(solution_notebook(), "01_a.ipynb", TIMES)
-    line = running_time("01_a.ipynb", TIMES)
+    line = header("01_a.ipynb", nb.cells, TIMES)
+    assert line.startswith("*Core path, session 1 of 2 · about ") and "minutes for a student" in line
     assert "77 s with every exercise solved, 54 s as handed out" in line and "2 CPU cores" in line
     assert nb.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\n{line}\n\nSome **prose**."
     assert student.with_setup(nb, "01_a.ipynb", TIMES) == nb  # idempotent
-    assert student.with_setup(nb, "01_a.ipynb") == nb  # without times the line is left alone
     slower = {"cpus": 2, "notebooks": {"01_a.ipynb": {"solution_s": 90, "student_s": 60}}}
     again = student.with_setup(nb, "01_a.ipynb", slower)
-    assert again.cells[0].source.count(TIME_PREFIX) == 1 and "90 s" in again.cells[0].source
-    assert "as handed out" not in running_time("06_b.ipynb", TIMES)  # no exercises: one time
+    assert again.cells[0].source.count("*Core") == 1 and "90 s" in again.cells[0].source
+    lab = header("06_b.ipynb", [], TIMES)
+    assert lab.startswith("*Lab, after notebooks 03 and 04 · ") and "as handed out" not in lab  # no exercises: one time
     untimed = student.with_setup(nb, "01_a.ipynb", {"cpus": 2, "notebooks": {}})
-    assert untimed.cells[0].source == f"# Title\n\n{badges('01_a.ipynb')}\n\nSome **prose**."
+    assert untimed.cells[0].source.count("*Core") == 1 and "runs in" not in untimed.cells[0].source
+    legacy = copy.deepcopy(nb)  # the line older versions wrote is replaced, not kept beside the new one
+    legacy.cells[0].source = legacy.cells[0].source.replace(line, "*Running time: about 9 s, on 2 CPU cores.*")
+    assert student.with_setup(legacy, "01_a.ipynb", TIMES) == nb
+
+
+def _cells(prose_words: int, code_lines: int, checks: list[str], predicts: int) -> list[dict]:
+    prose = " ".join(["word"] * prose_words) + " **Predict** ." * predicts
+    code = "\n".join(["x = 1"] * code_lines) + "".join(f"\nchecks.check_{c}(f)" for c in checks)
+    return [{"cell_type": "markdown", "source": prose}, {"cell_type": "code", "source": code}]
+
+
+def test_student_minutes_follow_the_one_rule():
+    """prose / 120 wpm + code / 30 lines a minute + 8 per graded exercise + 1 per prediction + running time, to 5."""
+    # 240 words (2 min; each Predict adds 2 words), 58 + 2 check lines (2 min), 2 exercises (16), 2 predictions (2),
+    # 120 s (2): 24 minutes, 25 on the 5-minute grid
+    cells = _cells(236, 58, ["a", "b"], 2)
+    assert student_minutes(cells, 120) == 25
+    assert student_minutes(cells + _cells(0, 0, ["c"], 0), 120) == 35  # a third exercise: 8 more
+    assert student_minutes(cells + _cells(0, 0, ["a"], 0), 120) == 25  # checked twice, still one exercise
+    assert student_minutes(cells, 120 + 60 * 7) == 35  # seven more minutes of running
+    generated = [{"cell_type": "code", "id": SETUP_CELL_ID, "source": "\n".join(["setup"] * 300)},
+                 {"cell_type": "markdown", "source": f"{badges('01_a.ipynb')}\n*Core path, " + "w " * 600}]
+    assert student_minutes(generated + cells, 120) == 25  # the setup cell, badges and header are not the lesson
+    assert student_minutes([], 0) == 5
+
+
+def test_the_course_map_totals_each_core_session():
+    cells = _cells(1200, 0, [], 0)  # 10 minutes each
+    table = course_map({"01_a.ipynb": cells, "02_b.ipynb": cells, "03_c.ipynb": cells, "07_d.ipynb": cells}, None)
+    assert "| core, session 1 | `02_b.ipynb` | 01 | 10 |" in table and "| lab | `07_d.ipynb` | 02 | 10 |" in table
+    assert "| **core, session 1** | | | **20** |" in table and "| **core, session 2** | | | **10** |" in table
+    with pytest.raises(ValueError, match="not on the course map"):
+        course_map({"10_new.ipynb": cells}, None)
+    readme = f"top\n{MAP_MARKERS[0]}\nold\n{MAP_MARKERS[1]}\nbottom"
+    assert student.readme_with_map(readme, table) == f"top\n{MAP_MARKERS[0]}\n{table}\n{MAP_MARKERS[1]}\nbottom"
+    with pytest.raises(ValueError, match="course map markers"):
+        student.readme_with_map("no markers", table)
 
 
 def test_badges_go_first_when_the_notebook_has_no_title():
@@ -340,6 +379,8 @@ def test_badges_go_first_when_the_notebook_has_no_title():
 
 README = """# Course
 
+<!-- course-map:start -->
+<!-- course-map:end -->
 | # | notebook | what you learn |
 |---|---|---|
 | 01 | `01_a.ipynb` | the first thing |
@@ -354,10 +395,10 @@ README = """# Course
 def test_readme_gets_a_badge_column_once():
     text = student.readme_with_badges(README)
     lines = text.split("\n")
-    assert lines[2] == "| # | notebook | open in | what you learn |" and lines[3] == "|---|---|---|---|"
-    assert lines[4] == f"| 01 | `01_a.ipynb` | {badges('01_a.ipynb')} | the first thing |"
-    assert lines[5] == f"| 02 | `02_b.ipynb` | {badges('02_b.ipynb')} | the second | with a bar |"
-    assert lines[6:] == README.split("\n")[6:]  # the other table is left alone
+    assert lines[4] == "| # | notebook | open in | what you learn |" and lines[5] == "|---|---|---|---|"
+    assert lines[6] == f"| 01 | `01_a.ipynb` | {badges('01_a.ipynb')} | the first thing |"
+    assert lines[7] == f"| 02 | `02_b.ipynb` | {badges('02_b.ipynb')} | the second | with a bar |"
+    assert lines[8:] == README.split("\n")[8:]  # the other table is left alone
     assert student.readme_with_badges(text) == text
     with pytest.raises(ValueError, match="no notebook table"):
         student.readme_with_badges("# nothing here\n")
@@ -371,10 +412,14 @@ def test_sync_setup_writes_solutions_readme_and_notebooks_then_nothing(course, t
     out, err = io.StringIO(), io.StringIO()
     assert student.sync_setup(sol, stu, readme, out=out, err=err) == 0, err.getvalue()
     assert out.getvalue().endswith("0 unchanged, 5 written\n")  # 2 solutions, the README, 2 student notebooks
-    for path, text in before.items():
+    expected, table = student.with_course({p.name: nbformat.reads(t, as_version=4) for p, t in before.items()}, None)
+    for path in before:
         nb = nbformat.read(path, as_version=4)
-        assert nb == student.with_setup(nbformat.reads(text, as_version=4), path.name)
-        assert nb.cells[2].outputs  # the solution's outputs are kept
+        assert nb == expected[path.name]
+        assert [c for c in nb.cells if c.cell_type == "code"][1].outputs  # the solution's outputs are kept
+    first = nbformat.read(sol / "01_a.ipynb", as_version=4)
+    assert first.cells[2].id == "course-map" and table in first.cells[2].source  # the map opens the first notebook
+    assert table in readme.read_text() and "| **core, session 1** | | | **" in table
     assert code_cells(stu / "01_a.ipynb")[0] == setup_source()
     assert badges("01_a.ipynb") in readme.read_text()
     assert run(sol, stu, check=True)[0] == 0

@@ -10,6 +10,9 @@ it runs before cmlesson exists in the kernel.
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from .. import __version__
@@ -48,7 +51,6 @@ BADGE_IMAGES = {
 }
 BADGE_PREFIX = "[![Open In Colab]"  # how a badge line starts: the generator replaces such a line, never adds a second
 TIMES_FILE = "solutions/running_times.json"  # relative to the root; written by `make bench-readme` (bench.write_times)
-TIME_PREFIX = "*Running time:"  # how the line under the badges starts: the generator replaces it, never adds a second
 
 
 def badges(name: str) -> str:
@@ -57,14 +59,95 @@ def badges(name: str) -> str:
     return " ".join(f"[![{alt}]({image})]({link(path)})" for alt, (image, link) in BADGE_IMAGES.items())
 
 
-def running_time(name: str, times: dict) -> str | None:
-    """The running-time line of notebook ``name`` from the benchmark's ``times`` (None when it was not timed)."""
-    t = times.get("notebooks", {}).get(name)
+@dataclass(frozen=True)
+class Place:
+    """Where a notebook sits in the course: the core path (a session of it) or a lab, and what to do first."""
+
+    kind: str  # "core" (the lesson, in two sessions) or "lab" (optional, after its prerequisites)
+    session: int | None  # the core session it belongs to (1 or 2); None for a lab
+    after: tuple[str, ...] = ()  # notebooks to do first (their two-digit numbers)
+
+
+COURSE_MAP = {  # the lesson 11.2 is the core path; everything beyond it is a lab
+    "01": Place("core", 1), "02": Place("core", 1, ("01",)),
+    "03": Place("core", 2, ("02",)), "04": Place("core", 2, ("02",)), "05": Place("core", 2, ("03", "04")),
+    "06": Place("lab", None, ("03", "04")), "07": Place("lab", None, ("02",)),
+    "08": Place("lab", None, ("03",)), "09": Place("lab", None, ("07",)),
+}
+SESSIONS = 2  # the core path's sessions, about 90 minutes each
+# One rule for a student's minutes, calibrated on students' times for notebooks 01-05 (60-75, 80-100, 25-30, 20-25 and
+# 50-70 minutes, done in full): prose read closely (math, figures), code read, each graded exercise and each
+# prediction, and the notebook's own running time.
+READING_WPM = 120  # words of prose a minute
+CODE_LINES_PER_MINUTE = 30  # lines of code read a minute
+EXERCISE_MINUTES = 8  # a graded exercise: write, check, fix once
+PREDICT_MINUTES = 1  # a "Predict" prompt: think, write one line
+HEADER_PREFIXES = ("*Core", "*Lab", "*Running time:")  # how the line under the badges starts (older lines included)
+MAP_CELL_ID = "course-map"  # the course map's cell in the first notebook, right after the setup cell
+MAP_MARKERS = ("<!-- course-map:start -->", "<!-- course-map:end -->")  # where the README holds it
+_CHECK = re.compile(r"\bchecks\.check_(\w+)\(")
+
+
+def place(name: str) -> Place:
+    """The course map's entry for notebook ``name`` (``01_consistency_property.ipynb``: its first two characters)."""
+    try:
+        return COURSE_MAP[name[:2]]
+    except KeyError:
+        raise ValueError(f"notebook {name!r} is not on the course map (COURSE_MAP: {sorted(COURSE_MAP)})") from None
+
+
+def student_minutes(cells: list[dict], cpu_s: float) -> int:
+    """A student's minutes for a notebook's ``cells``: prose / READING_WPM + code / CODE_LINES_PER_MINUTE
+    + EXERCISE_MINUTES per graded exercise + PREDICT_MINUTES per Predict prompt + the running time, to 5 minutes."""
+    cells = [c for c in cells if c.get("id") not in (SETUP_CELL_ID, MAP_CELL_ID)]  # generated, not the lesson
+    prose = " ".join(line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
+                     if not line.startswith((BADGE_PREFIX, *HEADER_PREFIXES)))
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    exercises = {m for text in code for m in _CHECK.findall(text)}
+    minutes = (len(prose.split()) / READING_WPM + sum(len(t.splitlines()) for t in code) / CODE_LINES_PER_MINUTE
+               + EXERCISE_MINUTES * len(exercises) + PREDICT_MINUTES * prose.count("**Predict") + cpu_s / 60)
+    return 5 * max(1, math.ceil(minutes / 5))
+
+
+def _cpu_seconds(name: str, times: dict | None) -> dict | None:
+    return None if times is None else times.get("notebooks", {}).get(name)
+
+
+def header(name: str, cells: list[dict], times: dict | None) -> str:
+    """The line under notebook ``name``'s badges: core or lab, a student's minutes, and its measured running time."""
+    where, t = place(name), _cpu_seconds(name, times)
+    kind = (f"Core path, session {where.session} of {SESSIONS}" if where.kind == "core"
+            else f"Lab, after notebook{'s' * (len(where.after) > 1)} {' and '.join(where.after)}")
+    line = f"*{kind} · about {student_minutes(cells, t['solution_s'] if t else 0)} minutes for a student"
     if t is None:
-        return None
-    took = (f"about {t['solution_s']} s with every exercise solved, {t['student_s']} s as handed out" if "student_s" in t
-            else f"about {t['solution_s']} s")
-    return f"{TIME_PREFIX} {took}, on {times['cpus']} CPU cores (measured by `make bench-readme`).*"
+        return line + ".*"
+    ran = (f"{t['solution_s']} s with every exercise solved, {t['student_s']} s as handed out" if "student_s" in t
+           else f"{t['solution_s']} s")
+    return f"{line} · runs in {ran}, on {times['cpus']} CPU cores.*"  # measured by `make bench-readme`
+
+
+def course_map(notebooks: dict[str, list[dict]], times: dict | None) -> str:
+    """The course map as a Markdown table: each notebook's place, prerequisites and minutes, and each session's total."""
+    rows = ["| part | notebook | after | minutes for a student |", "|---|---|---|---|"]
+    totals: dict[int, int] = {}
+    for name in sorted(notebooks):
+        where = place(name)
+        t = _cpu_seconds(name, times)
+        minutes = student_minutes(notebooks[name], t["solution_s"] if t else 0)
+        part = f"core, session {where.session}" if where.kind == "core" else "lab"
+        if where.kind == "core":
+            totals[where.session] = totals.get(where.session, 0) + minutes
+        rows.append(f"| {part} | `{name}` | {', '.join(where.after) or '—'} | {minutes} |")
+    rows += [f"| **core, session {s}** | | | **{m}** |" for s, m in sorted(totals.items())]
+    return "\n".join(rows)
+
+
+def map_cell_source(table: str) -> str:
+    """The course map's cell at the top of the first notebook."""
+    return (f"**The course map.** The core path is the lesson, in {SESSIONS} sessions; the labs go beyond it, each after "
+            "the notebooks it names. Minutes for a student come from one rule (`cmlesson.authoring.course.student_minutes`: "
+            f"prose at {READING_WPM} words a minute, code at {CODE_LINES_PER_MINUTE} lines a minute, {EXERCISE_MINUTES} "
+            f"minutes per graded exercise, {PREDICT_MINUTES} per prediction, plus the running time).\n\n{table}")
 
 
 SETUP_SOURCE = '''\

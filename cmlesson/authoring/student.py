@@ -28,10 +28,11 @@ asking for that file to be moved first.
 
 ``python -m cmlesson student --sync-setup`` puts what :mod:`cmlesson.authoring.course` generates into the course: in every
 ``solutions/*.ipynb`` the setup cell (the first code cell, right after the title cell; found again by its id) and
-the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), the running
-time that ``make bench-readme`` measured (``solutions/running_times.json``, one line under the badges), in the README's
-notebook table a badge column; then it regenerates ``notebooks/``, where the two arrive like any other cell. It
-changes nothing else, and running it again writes nothing.
+the "Open in Colab / Kaggle / Binder" badges (one line under the title of the first markdown cell), the header line
+under them (core path or lab, a student's minutes, the running time ``make bench-readme`` measured in
+``solutions/running_times.json``), the course map in the first notebook (after its setup cell) and in the README
+between its markers, and a badge column in the README's notebook table; then it regenerates ``notebooks/``, where
+they arrive like any other cell. It changes nothing else, and running it again writes nothing.
 """
 
 from __future__ import annotations
@@ -169,11 +170,11 @@ def with_badges(markdown: str, name: str) -> str:
     return "\n".join(lines)
 
 
-def with_running_time(markdown: str, line: str | None) -> str:
-    """``markdown`` with ``line`` (course.running_time's) after its badge line, an old one replaced; None removes it."""
+def with_header(markdown: str, line: str | None) -> str:
+    """``markdown`` with ``line`` (course.header's) after its badge line, an old one replaced; None removes it."""
     lines = markdown.split("\n")
     for i, old in enumerate(lines):
-        if old.startswith(course.TIME_PREFIX):  # remove it with the blank line that set it apart
+        if old.startswith(course.HEADER_PREFIXES):  # remove it with the blank line that set it apart
             del lines[i]
             if i > 0 and not lines[i - 1].strip():
                 del lines[i - 1]
@@ -192,9 +193,11 @@ def load_times(solutions: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def with_setup(nb: nbformat.NotebookNode, name: str, times: dict | None = None) -> nbformat.NotebookNode:
+def with_setup(nb: nbformat.NotebookNode, name: str, times: dict | None = None,
+               course_map: str | None = None) -> nbformat.NotebookNode:
     """A copy of notebook ``name`` with the current setup cell first among its code cells, right after its title cell,
-    the badges in its first markdown cell and, given the benchmark's ``times``, the running time under them.
+    the badges in its first markdown cell and the header line under them (core or lab, minutes, the benchmark's
+    ``times``), and, given ``course_map``, the course map's cell after the setup cell (any old one replaced).
     An unchanged setup cell keeps its outputs; a changed one loses them."""
     import nbformat
 
@@ -213,9 +216,14 @@ def with_setup(nb: nbformat.NotebookNode, name: str, times: dict | None = None) 
         first_md = nbformat.v4.new_markdown_cell("")
         nb.cells.insert(0, first_md)
     first_md.source = with_badges(first_md.source, name)
-    if times is not None:
-        first_md.source = with_running_time(first_md.source, course.running_time(name, times))
-    nb.cells.insert(1 if nb.cells[0].cell_type == "markdown" else 0, setup)
+    first_md.source = with_header(first_md.source, course.header(name, nb.cells, times))
+    at = 1 if nb.cells[0].cell_type == "markdown" else 0
+    nb.cells.insert(at, setup)
+    nb.cells = [c for c in nb.cells if c.get("id") != course.MAP_CELL_ID]
+    if course_map is not None:
+        cell = nbformat.v4.new_markdown_cell(course.map_cell_source(course_map))
+        cell.id = course.MAP_CELL_ID
+        nb.cells.insert(at + 1, cell)
     nbformat.validate(nb)
     return nb
 
@@ -250,6 +258,25 @@ def readme_with_badges(text: str) -> str:
     return "\n".join(lines)
 
 
+def with_course(notebooks: dict[str, nbformat.NotebookNode],
+                times: dict | None) -> tuple[dict[str, nbformat.NotebookNode], str]:
+    """Every notebook (by name) :func:`with_setup`, the first one with the course map; and the map's table."""
+    new = {name: with_setup(nb, name, times) for name, nb in notebooks.items()}
+    table = course.course_map({name: nb.cells for name, nb in new.items()}, times)
+    first = min(new)
+    new[first] = with_setup(new[first], first, times, course_map=table)
+    return new, table
+
+
+def readme_with_map(text: str, table: str) -> str:
+    """The README ``text`` with ``table`` (course.course_map's) between its course-map markers."""
+    start, end = course.MAP_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"README: no course map markers ({start} ... {end})")
+    head, rest = text.split(start, 1)
+    return f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"
+
+
 def _write_all(texts: dict[Path, str], stale: list[Path], blocked: list[Path], notebooks: Path, out, err) -> int:
     """Write every stale file, or nothing when a student notebook to be replaced holds someone's work; the exit code."""
     if blocked:
@@ -274,11 +301,11 @@ def sync_setup(solutions: Path, notebooks: Path, readme: Path, out=sys.stdout, e
         print(f"error: no solution notebooks in {solutions}", file=err)
         return 1
     try:
-        times = load_times(solutions)
-        new = {src: with_setup(nbformat.read(src, as_version=4), src.name, times) for src in sources}
+        synced, table = with_course({src.name: nbformat.read(src, as_version=4) for src in sources}, load_times(solutions))
+        new = {solutions / name: nb for name, nb in synced.items()}
         writes = {src: _text(nb) for src, nb in new.items()}
         students = {notebooks / src.name: _text(student_notebook(nb, src.name)) for src, nb in new.items()}
-        writes[readme] = readme_with_badges(readme.read_text(encoding="utf-8"))
+        writes[readme] = readme_with_map(readme_with_badges(readme.read_text(encoding="utf-8")), table)
     except (MarkerError, nbformat.ValidationError, ValueError, OSError) as e:
         print(f"error: {e}", file=err)
         return 1
