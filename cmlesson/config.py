@@ -47,6 +47,7 @@ class TeacherConfig:
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     P_mean: float = -1.2  # ln sigma ~ N(P_mean, P_std^2): EDM's training distribution of levels ...
     P_std: float = 1.6  # ... widened from EDM's 1.2 so the high levels the sampler starts from get trained
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA (samples come from it)
 
 
 @dataclass(frozen=True)
@@ -182,3 +183,4 @@ class AutoencoderConfig:
     batch: int = 256  # from 1,438 training digits, as the teacher
     lr: float = 3e-3  # peak rate after warm-up, as the course's teachers
     warmup: int = 50  # linear warm-up steps, then cosine decay to 0
+    eval_decay: float | None = None  # no evaluation EMA: the codec is the last weights

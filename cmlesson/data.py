@@ -106,7 +106,7 @@ class Pool:
     """A large pre-sampled set of training points; batches are random rows of it (fast on a CPU)."""
 
     def __init__(self, points: torch.Tensor, seed: int = 0):
-        self.points = validate.points_2d("points", points, dim=None)
+        self.points = validate.points_2d("data", points, dim=None)
         self.generator = torch.Generator().manual_seed(seed)
 
     def batch(self, n: int) -> torch.Tensor:

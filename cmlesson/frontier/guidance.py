@@ -11,18 +11,14 @@ sampler of :mod:`cmlesson.samplers` runs on it unchanged.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
-from .. import validate
+from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
-from ..ema import EvalEMA
 from ..networks import FourierEmbedding
 from ..parameterization import _as_column, c_in, c_noise, edm_c_out, edm_c_skip
-from ..training import Trained, _fit, noise_config_for
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
@@ -148,23 +144,17 @@ def split_batch(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def train_conditional_teacher(
     x: torch.Tensor, labels: torch.Tensor, cfg: GuidedTeacherConfig = GuidedTeacherConfig(), *,
     noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
-) -> Trained:
+) -> training.Trained:
     """A class-conditional EDM teacher with label dropout (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1); notebook 09."""
-    pool = labelled_pool(x, labels, seed)
-    noise = noise or noise_config_for(x)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = labelled_pool(x, labels, seed), training.seeded(seed)
+    noise = noise or training.noise_config_for(x)
     model = ConditionalEDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step: int, batch: torch.Tensor) -> torch.Tensor:
+    def loss(step: int, batch: torch.Tensor) -> torch.Tensor:
         x0, y = split_batch(batch)
         return conditional_edm_loss(model, x0, drop_labels(y, cfg.uncond_share, gen), cfg.P_mean, cfg.P_std, gen)
 
-    start = time.perf_counter()
-    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                   "conditional teacher", progress)
-    return Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, "conditional teacher", progress=progress)
 
 
 def _labels(label: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:

@@ -9,15 +9,12 @@ makes the codes' overall std 1. :class:`MLPAutoencoder` is the nonlinear rival o
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
-from .. import validate
+from .. import training, validate
 from ..config import AutoencoderConfig
 from ..data import Pool
-from ..training import Trained, _fit
 
 
 def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -95,13 +92,9 @@ def reconstruction_loss(codec: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def train_autoencoder(x: torch.Tensor, dim: int, cfg: AutoencoderConfig = AutoencoderConfig(), *, seed: int = 0,
-                      progress: bool = True) -> Trained:
+                      progress: bool = True) -> training.Trained:
     """Fit an :class:`MLPAutoencoder` with ``dim`` numbers per image by Adam on :func:`reconstruction_loss` (notebook 09)."""
-    pool = Pool(validate.points_2d("x", x, dim=None), seed=seed)
-    torch.manual_seed(seed)
-    model = MLPAutoencoder(x.shape[1], dim, cfg.hidden)
-    start = time.perf_counter()
-    history = _fit(model, lambda step, batch: reconstruction_loss(model, batch), cfg.steps, cfg.batch, cfg.lr, cfg.warmup,
-                   pool, lambda step: None, "autoencoder", progress)
-    model.eval().requires_grad_(False)
-    return Trained(model, model, history, time.perf_counter() - start)
+    pool = Pool(x, seed)
+    training.seeded(seed)
+    model = MLPAutoencoder(pool.points.shape[1], dim, cfg.hidden)
+    return training.fit(model, lambda step, batch: reconstruction_loss(model, batch), pool, cfg, "autoencoder", progress=progress)

@@ -14,19 +14,17 @@ The diffusion runs in a latent space (:mod:`cmlesson.frontier.latent`); nothing 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from .. import schedules, validate
+from .. import schedules, training, validate
 from ..config import LCMConfig, NoiseConfig
-from ..ema import EvalEMA, TargetEMA, frozen_copy
+from ..ema import TargetEMA, frozen_copy
 from ..losses import Distance, l2_distance
 from ..parameterization import _as_column, c_in, c_noise, c_out, c_skip
 from ..samplers import heun_step, sample_consistency
-from ..training import Trained, _fit
 from .guidance import ConditionalEDMDenoiser, ConditionedMLP, Guided, _labels, labelled_pool, split_batch
 
 
@@ -105,34 +103,29 @@ def consistency_model_from(teacher: ConditionalEDMDenoiser, max_guidance: float)
 
 def train_lcm(teacher: ConditionalEDMDenoiser, x: torch.Tensor, labels: torch.Tensor, cfg: LCMConfig = LCMConfig(), *,
               rho: float = NoiseConfig.rho, seed: int = 0, progress: bool = True,
-              callback: Callable[[int, nn.Module], None] | None = None) -> Trained:
+              callback: Callable[[int, nn.Module], None] | None = None) -> training.Trained:
     """Guided consistency distillation with skipping steps (Luo et al. 2023, arXiv:2310.04378, Alg. 1); notebook 09.
 
     ``callback(step, eval_model)``, if given, is called after every step with the step count so far (1, 2, ...) and
     the evaluation-EMA model: a hook to measure quality during training (its time counts in ``seconds``).
     """
-    pool = labelled_pool(x, labels, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = labelled_pool(x, labels, seed), training.seeded(seed)
     teacher = frozen_copy(teacher)
     model = consistency_model_from(teacher, max(cfg.w_max, 1.0))
-    target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
+    target = TargetEMA(model)
     sigmas = schedules.karras_sigmas(cfg.N, model.sigma_min, model.sigma_max, rho)
 
-    def loss_fn(step: int, batch: torch.Tensor) -> torch.Tensor:
+    def loss(step: int, batch: torch.Tensor) -> torch.Tensor:
         x0, y = split_batch(batch)
         return lcm_loss(model, target.model, teacher, x0, y, sigmas, skip=cfg.skip, w_min=cfg.w_min, w_max=cfg.w_max,
                         generator=gen)
 
-    def after_step(step: int) -> None:
+    def after_step(step: int, eval_model: nn.Module) -> None:
         target.update(model, cfg.target_decay)
-        ema.update(model)
         if callback is not None:
-            callback(step + 1, ema.model)
+            callback(step + 1, eval_model)
 
-    start = time.perf_counter()
-    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, f"LCM (k = {cfg.skip})", progress)
-    return Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, f"LCM (k = {cfg.skip})", after_step=after_step, progress=progress)
 
 
 def sample_guided_consistency(model: ConditionalConsistencyFunction, x: torch.Tensor, sigmas, label, w, *,

@@ -10,7 +10,6 @@ The network is :class:`cmlesson.frontier.flowmap.AverageVelocity`, called as mod
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -18,7 +17,7 @@ from torch import nn
 
 from .. import training, validate
 from ..config import MeanFlowConfig, NetworkConfig
-from ..ema import EvalEMA
+from ..data import Pool
 from . import flowmap
 
 Target = Callable[[Callable, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -88,16 +87,10 @@ def train_meanflow(data: torch.Tensor, cfg: MeanFlowConfig = MeanFlowConfig(), *
                    target: Target = meanflow_target, net: NetworkConfig = NetworkConfig(), seed: int = 0,
                    progress: bool = True) -> training.Trained:
     """Train MeanFlow from scratch (Geng et al. 2025, Alg. 1) in the course's loop; ``target`` may be the student's."""
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = Pool(data, seed), training.seeded(seed)
     model = flowmap.for_data(pool.points, net)
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         return meanflow_loss(model, x0, cfg, times=times, target=target, generator=gen)
 
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                            "MeanFlow", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, "MeanFlow", progress=progress)

@@ -8,14 +8,13 @@ one-step generator u(., 1, 1) is built from ever shorter jumps, down to the flow
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
 from .. import training, validate
 from ..config import NetworkConfig, ShortcutConfig
-from ..ema import EvalEMA, TargetEMA
+from ..data import Pool
+from ..ema import TargetEMA
 from . import flowmap
 
 
@@ -63,21 +62,12 @@ def shortcut_loss(model: nn.Module, target_model: nn.Module, x0: torch.Tensor, b
 def train_shortcut(data: torch.Tensor, cfg: ShortcutConfig = ShortcutConfig(), *, net: NetworkConfig = NetworkConfig(),
                    seed: int = 0, progress: bool = True) -> training.Trained:
     """Train a shortcut model from scratch (Frans et al. 2024, Alg. 1), the course's loop; returns the evaluation EMA."""
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = Pool(data, seed), training.seeded(seed)
     model = flowmap.for_data(pool.points, net)
     target = TargetEMA(model) if cfg.target_decay > 0 else None
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         return shortcut_loss(model, target.model if target else model, x0, cfg.bootstrap_share, cfg.levels, gen)
 
-    def after_step(step):
-        if target is not None:
-            target.update(model, cfg.target_decay)
-        ema.update(model)
-
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "shortcut", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    after_step = (lambda step, _: target.update(model, cfg.target_decay)) if target else None
+    return training.fit(model, loss, pool, cfg, "shortcut", after_step=after_step, progress=progress)

@@ -11,7 +11,6 @@ CT pair of notebook 03 becomes this derivative as the gap between its two levels
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import torch
@@ -19,8 +18,7 @@ from torch import nn
 
 from .. import training, validate
 from ..config import NetworkConfig, SCTConfig
-from ..data import estimate_sigma_data
-from ..ema import EvalEMA
+from ..data import Pool, estimate_sigma_data
 from ..networks import FourierEmbedding, NoiseConditionedMLP
 from ..samplers import Callback
 
@@ -200,20 +198,14 @@ def train_scm(data: torch.Tensor, cfg: SCTConfig = SCTConfig(), *, velocity: Vel
     Lu & Song 2024, Alg. 1, the course's loop (Adam, warm-up and cosine decay, evaluation EMA). The tangent
     warm-up ramps r = min(1, k / cfg.tangent_warmup) over the first steps.
     """
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = Pool(data, seed), training.seeded(seed)
     model = for_data(pool.points, net)
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         r = min(1.0, step / cfg.tangent_warmup) if cfg.tangent_warmup > 0 else 1.0
         return scm_loss(model, x0, r, cfg, velocity=velocity, normalize=normalize, weighting=weighting, generator=gen)
 
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                            "sCM", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, "sCM", progress=progress)
 
 
 # --- sampling --------------------------------------------------------------------------------------------------
