@@ -58,14 +58,25 @@ def lesson_c_out(sigma: torch.Tensor, sigma_min: float) -> torch.Tensor:
     return sigma * sigma_min / (sigma**2 + sigma_min**2).sqrt()
 
 
-def _as_column(sigma: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
-    """Broadcast a scalar or a (batch,) tensor of levels against x: (batch, 1, ..., 1)."""
-    sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-    if sigma.ndim == 0:
-        sigma = sigma.expand(x.shape[0])
-    if sigma.shape != (x.shape[0],):
-        raise ValueError(f"sigma must be a number or have shape ({x.shape[0]},), got {tuple(sigma.shape)}")
-    return sigma.reshape(-1, *([1] * (x.ndim - 1)))
+def append_dims(v: torch.Tensor, target_dims: int) -> torch.Tensor:
+    """v with trailing dimensions of size 1 up to ``target_dims``: (batch,) -> (batch, 1, ..., 1) (k-diffusion's append_dims).
+
+    A level per row broadcast against a batch x: append_dims(sigma, x.ndim) * x. Introduced in notebook 01.
+    """
+    missing = target_dims - v.ndim
+    if missing < 0:
+        raise ValueError(f"v has {v.ndim} dimensions, more than target_dims = {target_dims}")
+    return v[(...,) + (None,) * missing]
+
+
+def per_row(v: torch.Tensor | float, x: torch.Tensor, name: str = "sigma", dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A number or a (batch,) tensor as a (batch,) tensor, one value per row of x (x's dtype unless ``dtype`` is given)."""
+    v = torch.as_tensor(v, dtype=dtype or x.dtype, device=x.device)
+    if v.ndim == 0:
+        v = v.expand(x.shape[0])
+    if v.shape != (x.shape[0],):
+        raise ValueError(f"{name} must be a number or have shape ({x.shape[0]},), got {tuple(v.shape)}")
+    return v
 
 
 class ConsistencyFunction(nn.Module):
@@ -78,7 +89,7 @@ class ConsistencyFunction(nn.Module):
         self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        s = _as_column(sigma, x)  # (batch, 1, ...)
+        s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
         F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
         return c_skip(s, self.sigma_data, self.sigma_min) * x + c_out(s, self.sigma_data, self.sigma_min) * F_x
 
@@ -93,7 +104,7 @@ class EDMDenoiser(nn.Module):
         self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        s = _as_column(sigma, x)  # (batch, 1, ...)
+        s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
         F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
         return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
 
@@ -104,6 +115,6 @@ def consistency_function(backbone: nn.Module, x: torch.Tensor, sigma: torch.Tens
 
     x: (batch, d); sigma: (batch,), one level per row; returns f(x, sigma): (batch, d), exactly x where sigma = sigma_min.
     """
-    s = _as_column(sigma, x)  # (batch, 1, ...)
+    s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
     F_x = backbone(c_in(s, sigma_data) * x, c_noise(s).flatten())
     return c_skip(s, sigma_data, sigma_min) * x + c_out(s, sigma_data, sigma_min) * F_x

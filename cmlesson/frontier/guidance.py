@@ -18,7 +18,7 @@ from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
 from ..networks import FourierEmbedding
-from ..parameterization import _as_column, c_in, c_noise, edm_c_out, edm_c_skip
+from ..parameterization import append_dims, c_in, c_noise, edm_c_out, edm_c_skip, per_row
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
@@ -78,8 +78,8 @@ class ConditionalEDMDenoiser(nn.Module):
         self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, label: torch.Tensor) -> torch.Tensor:
-        s = _as_column(sigma, x)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), _labels(label, x))
+        s = append_dims(per_row(sigma, x), x.ndim)
+        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), per_row(label, x, "label", torch.long))
         return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
 
 
@@ -94,8 +94,8 @@ def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float
 def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Tensor, w) -> torch.Tensor:
     """:func:`guided` with both denoiser calls in one batch: D(x, sigma | label) and D(x, sigma | no label)."""
     n = x.shape[0]
-    s = _as_column(sigma, x).flatten()
-    labels = _labels(label, x)
+    s = per_row(sigma, x)
+    labels = per_row(label, x, "label", torch.long)
     both = denoiser(torch.cat([x, x]), torch.cat([s, s]), torch.cat([labels, torch.full_like(labels, NULL_LABEL)]))
     return guided(both[n:], both[:n], w)
 
@@ -155,10 +155,3 @@ def train_conditional_teacher(
         return conditional_edm_loss(model, x0, drop_labels(y, cfg.uncond_share, gen), cfg.P_mean, cfg.P_std, gen)
 
     return training.fit(model, loss, pool, cfg, "conditional teacher", progress=progress)
-
-
-def _labels(label: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
-    """A label per row of x: an int broadcast, or a (batch,) tensor as is."""
-    label = torch.as_tensor(label, dtype=torch.long)
-    return label.expand(x.shape[0]) if label.ndim == 0 else label
-

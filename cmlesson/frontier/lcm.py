@@ -23,9 +23,9 @@ from .. import schedules, training, validate
 from ..config import LCMConfig, NoiseConfig
 from ..ema import TargetEMA, frozen_copy
 from ..losses import Distance, l2_distance
-from ..parameterization import _as_column, c_in, c_noise, c_out, c_skip
+from ..parameterization import append_dims, c_in, c_noise, c_out, c_skip, per_row
 from ..samplers import heun_step, sample_consistency
-from .guidance import ConditionalEDMDenoiser, ConditionedMLP, Guided, _labels, labelled_pool, split_batch
+from .guidance import ConditionalEDMDenoiser, ConditionedMLP, Guided, labelled_pool, split_batch
 
 
 class ConditionalConsistencyFunction(nn.Module):
@@ -38,9 +38,9 @@ class ConditionalConsistencyFunction(nn.Module):
         self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
     def forward(self, x: torch.Tensor, sigma, label: torch.Tensor | int, w) -> torch.Tensor:
-        s = _as_column(sigma, x)
-        w = torch.as_tensor(w, dtype=x.dtype).expand(x.shape[0])
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), _labels(label, x), w)
+        s = append_dims(per_row(sigma, x), x.ndim)
+        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), per_row(label, x, "label", torch.long),
+                            per_row(w, x, "w"))
         return c_skip(s, self.sigma_data, self.sigma_min) * x + c_out(s, self.sigma_data, self.sigma_min) * F_x
 
 
