@@ -1,9 +1,10 @@
 """The skip parameterization of the consistency function and the EDM denoiser (introduced in notebook 01).
 
-Both wrap a backbone ``F(x_in, c_noise)`` (see :mod:`cmlesson.networks`) as
+Both are a :class:`Preconditioner` around a backbone ``F(x_in, c_noise)`` (see :mod:`cmlesson.networks`):
 ``c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma))``; they differ only in the
 coefficients. The consistency function shifts sigma by sigma_min so that c_skip = 1 and c_out = 0
 at sigma = sigma_min: the boundary condition f(x, sigma_min) = x holds exactly, whatever F is.
+A backbone conditioned on a class (and a guidance scale) gets them passed through (notebook 09).
 """
 
 from __future__ import annotations
@@ -79,8 +80,13 @@ def per_row(v: torch.Tensor | float, x: torch.Tensor, name: str = "sigma", dtype
     return v
 
 
-class ConsistencyFunction(nn.Module):
-    """f(x, sigma) = c_skip x + c_out F(c_in x, c_noise) with the sigma_min shift (Song et al. 2023, Eq. 5 and App. C)."""
+class Preconditioner(nn.Module):
+    """c_skip(sigma) x + c_out(sigma) F(c_in(sigma) x, c_noise(sigma)[, label, w]) around a backbone F (NVlabs/edm's EDMPrecond).
+
+    Karras et al. 2022, Eq. 7; introduced in notebook 01. Subclasses differ only in c_skip and c_out. ``label`` and
+    ``w`` (a number, or one value per row) are passed on to a backbone conditioned on a class and a guidance scale
+    (notebook 09); left out, the backbone is called as F(x_in, c_noise).
+    """
 
     def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
         super().__init__()
@@ -88,25 +94,40 @@ class ConsistencyFunction(nn.Module):
         self.sigma_data = validate.positive_float("sigma_data", sigma_data)
         self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+    def c_skip(self, sigma: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def c_out(self, sigma: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, label: torch.Tensor | int | None = None,
+                w: torch.Tensor | float | None = None) -> torch.Tensor:
         s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
-        return c_skip(s, self.sigma_data, self.sigma_min) * x + c_out(s, self.sigma_data, self.sigma_min) * F_x
+        conditions = {} if label is None else {"label": per_row(label, x, "label", torch.long)}
+        if w is not None:
+            conditions["w"] = per_row(w, x, "w")
+        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), **conditions)
+        return self.c_skip(s) * x + self.c_out(s) * F_x
 
 
-class EDMDenoiser(nn.Module):
-    """D(x, sigma) = c_skip x + c_out F(c_in x, c_noise): the diffusion teacher's x0-prediction (Karras et al. 2022, Eq. 7)."""
+class ConsistencyFunction(Preconditioner):
+    """f(x, sigma) with the sigma_min shift, so f(x, sigma_min) = x for every F (Song et al. 2023, Eq. 5 and App. C)."""
 
-    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
-        super().__init__()
-        self.backbone = backbone
-        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
+    def c_skip(self, sigma: torch.Tensor) -> torch.Tensor:
+        return c_skip(sigma, self.sigma_data, self.sigma_min)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
-        s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten())
-        return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
+    def c_out(self, sigma: torch.Tensor) -> torch.Tensor:
+        return c_out(sigma, self.sigma_data, self.sigma_min)
+
+
+class EDMDenoiser(Preconditioner):
+    """D(x, sigma): the diffusion teacher's x0-prediction (Karras et al. 2022, Eq. 7 and Table 1)."""
+
+    def c_skip(self, sigma: torch.Tensor) -> torch.Tensor:
+        return edm_c_skip(sigma, self.sigma_data)
+
+    def c_out(self, sigma: torch.Tensor) -> torch.Tensor:
+        return edm_c_out(sigma, self.sigma_data)
 
 
 def consistency_function(backbone: nn.Module, x: torch.Tensor, sigma: torch.Tensor, sigma_data: float,

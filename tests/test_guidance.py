@@ -8,17 +8,18 @@ import torch
 from cmlesson import samplers
 from cmlesson.config import GuidedTeacherConfig, NetworkConfig
 from cmlesson.frontier import guidance
-from cmlesson.frontier.guidance import NULL_LABEL, ConditionalEDMDenoiser, ConditionedMLP, Guided
+from cmlesson.frontier.guidance import NULL_LABEL, ConditionedMLP, Guided
+from cmlesson.parameterization import EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)
 
 
-def random_denoiser(seed: int = 0, dim: int = 3) -> ConditionalEDMDenoiser:
+def random_denoiser(seed: int = 0, dim: int = 3) -> EDMDenoiser:
     torch.manual_seed(seed)
     net = ConditionedMLP(dim, TINY)
     torch.nn.init.normal_(net.out.weight, std=0.5)
     torch.nn.init.normal_(net.label.weight, std=1.0)
-    return ConditionalEDMDenoiser(net, 0.5, 0.002, 80.0).eval()
+    return EDMDenoiser(net, 0.5, 0.002, 80.0).eval()
 
 
 @pytest.fixture

@@ -99,7 +99,7 @@ def test_every_trainer_trains_through_fit(moons, smoke_teacher, monkeypatch):
 
     monkeypatch.setattr(training, "fit", stand_in)
     x, y = torch.randn(40, 3), torch.arange(40) % 10
-    cond_teacher = guidance.ConditionalEDMDenoiser(guidance.ConditionedMLP(3, TINY), 0.5, 0.002, 80.0)
+    cond_teacher = EDMDenoiser(guidance.ConditionedMLP(3, TINY), 0.5, 0.002, 80.0)
     runs = [
         (TeacherConfig(), lambda cfg: training.train_teacher(moons, cfg, net=TINY, progress=False)),
         (DistillConfig(), lambda cfg: training.train_distillation(smoke_teacher.model, moons, cfg, progress=False)),

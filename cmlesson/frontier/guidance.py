@@ -18,7 +18,7 @@ from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
 from ..networks import FourierEmbedding
-from ..parameterization import append_dims, c_in, c_noise, edm_c_out, edm_c_skip, per_row
+from ..parameterization import EDMDenoiser, per_row
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
@@ -66,21 +66,6 @@ class ConditionedMLP(nn.Module):
         for layer in self.layers:
             h = h + nn.functional.silu(layer(h) + e)
         return self.out(h)
-
-
-class ConditionalEDMDenoiser(nn.Module):
-    """D(x, sigma, label) = c_skip x + c_out F(c_in x, c_noise, label) (Karras et al. 2022, arXiv:2206.00364, Eq. 7)."""
-
-    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
-        super().__init__()
-        self.backbone = backbone
-        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
-
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, label: torch.Tensor) -> torch.Tensor:
-        s = append_dims(per_row(sigma, x), x.ndim)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), per_row(label, x, "label", torch.long))
-        return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
 
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
@@ -148,7 +133,7 @@ def train_conditional_teacher(
     """A class-conditional EDM teacher with label dropout (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1); notebook 09."""
     pool, gen = labelled_pool(x, labels, seed), training.seeded(seed)
     noise = noise or training.noise_config_for(x)
-    model = ConditionalEDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
+    model = EDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
 
     def loss(step: int, batch: torch.Tensor) -> torch.Tensor:
         x0, y = split_batch(batch)

@@ -23,31 +23,15 @@ from .. import schedules, training, validate
 from ..config import LCMConfig, NoiseConfig
 from ..ema import TargetEMA, frozen_copy
 from ..losses import Distance, l2_distance
-from ..parameterization import append_dims, c_in, c_noise, c_out, c_skip, per_row
+from ..parameterization import ConsistencyFunction, EDMDenoiser
 from ..samplers import heun_step, sample_consistency
-from .guidance import ConditionalEDMDenoiser, ConditionedMLP, Guided, labelled_pool, split_batch
-
-
-class ConditionalConsistencyFunction(nn.Module):
-    """f(x, sigma, label, w) = c_skip x + c_out F(c_in x, c_noise, label, w) (Luo et al. 2023, arXiv:2310.04378, Eq. 9)."""
-
-    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
-        super().__init__()
-        self.backbone = backbone
-        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
-
-    def forward(self, x: torch.Tensor, sigma, label: torch.Tensor | int, w) -> torch.Tensor:
-        s = append_dims(per_row(sigma, x), x.ndim)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), per_row(label, x, "label", torch.long),
-                            per_row(w, x, "w"))
-        return c_skip(s, self.sigma_data, self.sigma_min) * x + c_out(s, self.sigma_data, self.sigma_min) * F_x
+from .guidance import ConditionedMLP, Guided, labelled_pool, split_batch
 
 
 class Bound(nn.Module):
     """f(x, sigma) with the label and w fixed: the plain ``model(x, sigma)`` signature of the course's samplers."""
 
-    def __init__(self, model: ConditionalConsistencyFunction, label: torch.Tensor | int, w):
+    def __init__(self, model: ConsistencyFunction, label: torch.Tensor | int, w):
         super().__init__()
         self.model, self.label, self.w = model, label, w
         self.sigma_data, self.sigma_min, self.sigma_max = model.sigma_data, model.sigma_min, model.sigma_max
@@ -92,16 +76,16 @@ def lcm_loss(model: nn.Module, target_model: nn.Module, teacher: nn.Module, x0: 
     return distance(model(x_hi, sigma_hi, labels, w), target).mean()
 
 
-def consistency_model_from(teacher: ConditionalEDMDenoiser, max_guidance: float) -> ConditionalConsistencyFunction:
+def consistency_model_from(teacher: EDMDenoiser, max_guidance: float) -> ConsistencyFunction:
     """f initialised with the teacher's weights plus a zero-initialised w embedding (Luo et al. 2023, Sec. 4.2)."""
     old = teacher.backbone
     backbone = ConditionedMLP(old.inp.in_features, old.cfg, old.n_classes, guidance_embedding=True, max_guidance=max_guidance)
     missing, unexpected = backbone.load_state_dict(old.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("guidance.") for k in missing), (missing, unexpected)
-    return ConditionalConsistencyFunction(backbone, teacher.sigma_data, teacher.sigma_min, teacher.sigma_max)
+    return ConsistencyFunction(backbone, teacher.sigma_data, teacher.sigma_min, teacher.sigma_max)
 
 
-def train_lcm(teacher: ConditionalEDMDenoiser, x: torch.Tensor, labels: torch.Tensor, cfg: LCMConfig = LCMConfig(), *,
+def train_lcm(teacher: EDMDenoiser, x: torch.Tensor, labels: torch.Tensor, cfg: LCMConfig = LCMConfig(), *,
               rho: float = NoiseConfig.rho, seed: int = 0, progress: bool = True,
               callback: Callable[[int, nn.Module], None] | None = None) -> training.Trained:
     """Guided consistency distillation with skipping steps (Luo et al. 2023, arXiv:2310.04378, Alg. 1); notebook 09.
@@ -128,7 +112,7 @@ def train_lcm(teacher: ConditionalEDMDenoiser, x: torch.Tensor, labels: torch.Te
     return training.fit(model, loss, pool, cfg, f"LCM (k = {cfg.skip})", after_step=after_step, progress=progress)
 
 
-def sample_guided_consistency(model: ConditionalConsistencyFunction, x: torch.Tensor, sigmas, label, w, *,
+def sample_guided_consistency(model: ConsistencyFunction, x: torch.Tensor, sigmas, label, w, *,
                               generator: torch.Generator | None = None) -> torch.Tensor:
     """Multistep consistency sampling (Song et al. 2023, arXiv:2303.01469, Alg. 1) of f(., ., label, w)."""
     return sample_consistency(Bound(model, label, w), x, sigmas, generator=generator)
