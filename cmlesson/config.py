@@ -36,6 +36,12 @@ class NetworkConfig:
     max_freq: float = 2.0  # highest embedding frequency: a consistency model is trained on a grid of levels
     #                        and must interpolate between them; at 16, f(x, sigma) off the grid was garbage
 
+    def __post_init__(self) -> None:
+        validate.int_at_least("hidden", self.hidden, 1)
+        validate.int_at_least("depth", self.depth, 1)
+        validate.int_at_least("emb_dim", self.emb_dim, 2)
+        validate.positive_float("max_freq", self.max_freq)
+
 
 @dataclass(frozen=True)
 class TeacherConfig:

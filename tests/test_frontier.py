@@ -19,6 +19,7 @@ from cmlesson.authoring import bench_frontier
 from cmlesson.config import MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutConfig
 from cmlesson.frontier import flowmap, meanflow, shortcut, trigflow
 from cmlesson.grading.exercises._fixtures import GaussianDenoiser
+from cmlesson.networks import ResidualMLP
 
 torch.set_default_dtype(torch.float32)
 S = 0.6  # std of the Gaussian data N(0, S^2 I) below
@@ -64,6 +65,18 @@ def times(n, seed, lo=0.05):
 
 
 # --- flow maps -------------------------------------------------------------------------------------------------
+
+def test_two_time_mlp_is_the_course_residual_mlp_with_two_time_embeddings():
+    """TwoTimeMLP is networks.ResidualMLP with embeddings e(t) and e(h) (its state-dict keys unchanged), and
+    u = 0 at start: the output layer is zero."""
+    net = flowmap.TwoTimeMLP(2, SMALL)
+    assert isinstance(net, ResidualMLP)
+    assert list(net.state_dict()) == ["embed_t.0.freqs", "embed_t.1.weight", "embed_t.1.bias", "embed_h.0.freqs",
+                                      "embed_h.1.weight", "embed_h.1.bias", "inp.weight", "inp.bias", "layers.0.weight",
+                                      "layers.0.bias", "out.weight", "out.bias"]
+    z = torch.randn(5, 2)
+    assert torch.equal(net(z, torch.rand(5), torch.rand(5)), torch.zeros(5, 2))
+
 
 def test_exact_average_velocity_is_the_mean_of_the_velocity_along_the_path():
     """The fixture itself: (t - r) u = the integral of v along the ODE path from t down to r (fine Euler)."""

@@ -20,33 +20,18 @@ from torch import nn
 from .. import validate
 from ..config import NetworkConfig
 from ..data import estimate_sigma_data
-from ..networks import FourierEmbedding
+from ..networks import ResidualMLP, fourier_embedding
 from ..samplers import Callback
 
 
-class TwoTimeMLP(nn.Module):
-    """The course's residual MLP with two time inputs: h <- h + SiLU(W h + e(t, h)), e = SiLU(A phi(t) + B phi(h))."""
+class TwoTimeMLP(ResidualMLP):
+    """u_net(x, t, h): the course's residual MLP with two time inputs, e = SiLU(A phi(t) + B phi(h)) (notebook 08)."""
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
-        super().__init__()
-        data_dim = validate.int_at_least("data_dim", data_dim, 1)
-        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
-        self.embed_t = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
-        self.embed_h = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
-        self.inp = nn.Linear(data_dim, hidden)
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
-        self.out = nn.Linear(hidden, data_dim)
-        nn.init.zeros_(self.out.weight)  # u = 0 at start
-        nn.init.zeros_(self.out.bias)
+        super().__init__(data_dim, cfg, embed_t=fourier_embedding(cfg), embed_h=fourier_embedding(cfg))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        e = nn.functional.silu(self.embed_t(t) + self.embed_h(h))  # (batch, hidden)
-        y = nn.functional.silu(self.inp(x) + e)
-        for layer in self.layers:
-            y = y + nn.functional.silu(layer(y) + e)
-        return self.out(y)  # (batch, data_dim)
+    def embedding(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return nn.functional.silu(self.embed_t(t) + self.embed_h(h))
 
 
 class AverageVelocity(nn.Module):

@@ -17,55 +17,39 @@ from torch import nn
 from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
-from ..networks import FourierEmbedding
+from ..networks import ResidualMLP, fourier_embedding
 from ..parameterization import EDMDenoiser, per_row
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
 
 
-class ConditionedMLP(nn.Module):
-    """Residual MLP F(x, c_noise, label[, w]): h <- h + SiLU(W h + e), e = e_noise + e_label (+ e_w); output starts at zero.
+class ConditionedMLP(ResidualMLP):
+    """F(x, c_noise, label[, w]): the course's residual MLP with e = e_noise + e_label (+ e_w) (Ho & Salimans 2022).
 
     ``guidance_embedding=True`` adds Fourier features of the guidance scale w (Luo et al. 2023, arXiv:2310.04378,
     Sec. 4.2: the consistency model is conditioned on w); its last layer starts at zero, so a copy of a teacher's
-    weights computes exactly the teacher's function at first.
+    weights computes exactly the teacher's function at first. Introduced in notebook 09.
     """
 
     def __init__(self, data_dim: int, cfg: NetworkConfig = NetworkConfig(), n_classes: int = N_CLASSES,
                  guidance_embedding: bool = False, max_guidance: float = 8.0):
-        super().__init__()
-        data_dim = validate.int_at_least("data_dim", data_dim, 1)
-        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
-        self.n_classes = validate.int_at_least("n_classes", n_classes, 1)
-        self.cfg = cfg
-        self.embed = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden), nn.SiLU())
-        self.label = nn.Embedding(self.n_classes + 1, hidden)  # the last row is the "no label" token
-        self.guidance = None
+        n_classes = validate.int_at_least("n_classes", n_classes, 1)
+        max_guidance = validate.positive_float("max_guidance", max_guidance) if guidance_embedding else None
+        super().__init__(data_dim, cfg, embed=fourier_embedding(cfg, silu=True),
+                         label=nn.Embedding(n_classes + 1, cfg.hidden),  # the last row is the "no label" token
+                         guidance=fourier_embedding(cfg, 1.0, zero=True) if guidance_embedding else None)
+        self.n_classes, self.cfg = n_classes, cfg
         if guidance_embedding:
-            self.max_guidance = validate.positive_float("max_guidance", max_guidance)
-            self.guidance = nn.Sequential(FourierEmbedding(emb_dim, 1.0), nn.Linear(emb_dim, hidden))
-            nn.init.zeros_(self.guidance[1].weight)
-            nn.init.zeros_(self.guidance[1].bias)
-        self.inp = nn.Linear(data_dim, hidden)
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
-        self.out = nn.Linear(hidden, data_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+            self.max_guidance = max_guidance
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, label: torch.Tensor,
-                w: torch.Tensor | None = None) -> torch.Tensor:
+    def embedding(self, c_noise: torch.Tensor, label: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         e = self.embed(c_noise) + self.label(label)  # (batch, hidden)
         if self.guidance is not None:
             if w is None:
                 raise ValueError("this backbone is conditioned on the guidance scale: pass w")
             e = e + self.guidance(w / self.max_guidance)
-        h = nn.functional.silu(self.inp(x) + e)
-        for layer in self.layers:
-            h = h + nn.functional.silu(layer(h) + e)
-        return self.out(h)
+        return e
 
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
