@@ -20,6 +20,7 @@ from cmlesson.config import MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutCo
 from cmlesson.frontier import flowmap, meanflow, shortcut, trigflow
 from cmlesson.grading.exercises._fixtures import GaussianDenoiser
 from cmlesson.networks import ResidualMLP
+from cmlesson.parameterization import per_row
 
 torch.set_default_dtype(torch.float32)
 S = 0.6  # std of the Gaussian data N(0, S^2 I) below
@@ -54,7 +55,7 @@ class ExactAverageVelocity(nn.Module):
         self.scale = 1.0
 
     def forward(self, z, t, h):
-        t, h = flowmap._rows(t, z), flowmap._rows(h, z)
+        t, h = per_row(t, z), per_row(h, z)
         return exact_u(z, t - h, t)
 
 
@@ -167,7 +168,7 @@ def test_renoise_sampler_re_noises_around_the_models_centre_and_scale():
         center, scale = torch.tensor([2.0, -1.0]), 3.0
 
         def forward(self, z, t, h):
-            return (z - self.center) / flowmap._rows(t, z)[:, None]  # z - t u = c: every jump lands on the centre
+            return (z - self.center) / per_row(t, z)[:, None]  # z - t u = c: every jump lands on the centre
 
     seen = []
     x = torch.zeros(4, 2)

@@ -21,6 +21,7 @@ from .. import validate
 from ..config import NetworkConfig
 from ..data import estimate_sigma_data
 from ..networks import ResidualMLP, fourier_embedding
+from ..parameterization import append_dims, per_row
 from ..samplers import Callback
 
 
@@ -48,7 +49,7 @@ class AverageVelocity(nn.Module):
         self.scale = validate.positive_float("scale", scale)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor | float, h: torch.Tensor | float) -> torch.Tensor:
-        t, h = _rows(t, z), _rows(h, z)
+        t, h = per_row(t, z, "t"), per_row(h, z, "h")
         return self.scale * self.net((z - self.center) / self.scale, t, h)
 
 
@@ -58,19 +59,9 @@ def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig()) -> Averag
     return AverageVelocity(TwoTimeMLP(data.shape[1], net), data.mean(0), estimate_sigma_data(data - data.mean(0)))
 
 
-def _rows(v, z: torch.Tensor) -> torch.Tensor:
-    """A number or a (batch,) tensor as a (batch,) tensor of z's dtype."""
-    v = torch.as_tensor(v, dtype=z.dtype, device=z.device)
-    if v.ndim == 0:
-        v = v.expand(z.shape[0])
-    if v.shape != (z.shape[0],):
-        raise ValueError(f"times must be a number or have shape ({z.shape[0]},), got {tuple(v.shape)}")
-    return v
-
-
 def interpolate(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023)."""
-    t = t.reshape(-1, *([1] * (x0.ndim - 1)))
+    t = append_dims(t, x0.ndim)
     return (1 - t) * x0 + t * noise
 
 

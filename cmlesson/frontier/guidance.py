@@ -18,7 +18,7 @@ from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
 from ..networks import ResidualMLP, fourier_embedding
-from ..parameterization import EDMDenoiser, per_row
+from ..parameterization import EDMDenoiser, append_dims, per_row
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
@@ -54,9 +54,7 @@ class ConditionedMLP(ResidualMLP):
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
     """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6)."""
-    w = torch.as_tensor(w, dtype=d_cond.dtype)
-    if w.ndim:
-        w = w.reshape(-1, *([1] * (d_cond.ndim - 1)))
+    w = append_dims(torch.as_tensor(w, dtype=d_cond.dtype), d_cond.ndim)
     return d_uncond + w * (d_cond - d_uncond)
 
 
@@ -94,7 +92,7 @@ def conditional_edm_loss(denoiser: nn.Module, x0: torch.Tensor, labels: torch.Te
     sigma = (P_mean + P_std * torch.randn(x0.shape[0], generator=generator)).exp()
     z = torch.randn(x0.shape, generator=generator)
     weight = (sigma**2 + denoiser.sigma_data**2) / (sigma * denoiser.sigma_data) ** 2
-    return (weight * (denoiser(x0 + sigma[:, None] * z, sigma, labels) - x0).pow(2).mean(1)).mean()
+    return (weight * (denoiser(x0 + append_dims(sigma, x0.ndim) * z, sigma, labels) - x0).pow(2).mean(1)).mean()
 
 
 def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:

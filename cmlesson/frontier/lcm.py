@@ -23,7 +23,7 @@ from .. import schedules, training, validate
 from ..config import LCMConfig, NoiseConfig
 from ..ema import TargetEMA, frozen_copy
 from ..losses import Distance, l2_distance
-from ..parameterization import ConsistencyFunction, EDMDenoiser
+from ..parameterization import ConsistencyFunction, EDMDenoiser, append_dims
 from ..samplers import heun_step, sample_consistency
 from .guidance import ConditionedMLP, Guided, labelled_pool, split_batch
 
@@ -70,7 +70,7 @@ def lcm_loss(model: nn.Module, target_model: nn.Module, teacher: nn.Module, x0: 
     if not 0 <= w_min <= w_max:
         raise ValueError(f"need 0 <= w_min <= w_max, got {w_min}, {w_max}")
     sigma_hi, sigma_lo = skipping_pairs(sigmas, x0.shape[0], skip, generator)
-    x_hi = x0 + sigma_hi[:, None] * torch.randn(x0.shape, generator=generator)
+    x_hi = x0 + append_dims(sigma_hi, x0.ndim) * torch.randn(x0.shape, generator=generator)
     w = w_min + (w_max - w_min) * torch.rand(x0.shape[0], generator=generator)
     target = lcm_target(target_model, teacher, x_hi, sigma_hi, sigma_lo, labels, w, ode_step)
     return distance(model(x_hi, sigma_hi, labels, w), target).mean()

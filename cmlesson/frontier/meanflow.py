@@ -18,6 +18,7 @@ from torch import nn
 from .. import training, validate
 from ..config import MeanFlowConfig, NetworkConfig
 from ..data import Pool
+from ..parameterization import append_dims
 from . import flowmap
 
 Target = Callable[[Callable, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -55,7 +56,7 @@ def meanflow_target(u: Callable, z: torch.Tensor, r: torch.Tensor, t: torch.Tens
     """
     with torch.no_grad():
         _, dudt = torch.func.jvp(u, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
-        return v - (t - r)[:, None] * dudt
+        return v - append_dims(t - r, dudt.ndim) * dudt
 
 
 def adaptive_weight(sq_err: torch.Tensor, p: float, c: float) -> torch.Tensor:

@@ -15,6 +15,7 @@ from .. import training, validate
 from ..config import NetworkConfig, ShortcutConfig
 from ..data import Pool
 from ..ema import TargetEMA
+from ..parameterization import append_dims
 from . import flowmap
 
 
@@ -35,7 +36,7 @@ def shortcut_target(model: nn.Module, z: torch.Tensor, t: torch.Tensor, h: torch
     """Frans et al. 2024, Eq. 5: sg[(u(z, t, h) + u(z', t - h, h)) / 2], z' = z - h u(z, t, h): the target for u(z, t, 2h)."""
     with torch.no_grad():
         u1 = model(z, t, h)
-        u2 = model(z - h[:, None] * u1, t - h, h)
+        u2 = model(z - append_dims(h, z.ndim) * u1, t - h, h)
     return (u1 + u2) / 2
 
 

@@ -20,6 +20,7 @@ from .. import training, validate
 from ..config import NetworkConfig, SCTConfig
 from ..data import Pool, estimate_sigma_data
 from ..networks import FourierEmbedding, NoiseConditionedMLP
+from ..parameterization import append_dims, per_row
 from ..samplers import Callback
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -36,19 +37,6 @@ def t_from_sigma(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
 def sigma_from_t(t: torch.Tensor, sigma_data: float) -> torch.Tensor:
     """Lu & Song 2024, Sec. 3: sigma = sigma_d tan t (the inverse of t_from_sigma)."""
     return sigma_data * torch.tan(torch.as_tensor(t))
-
-
-def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def _rows(v, x: torch.Tensor) -> torch.Tensor:
-    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-    if v.ndim == 0:
-        v = v.expand(x.shape[0])
-    if v.shape != (x.shape[0],):
-        raise ValueError(f"t must be a number or have shape ({x.shape[0]},), got {tuple(v.shape)}")
-    return v
 
 
 # --- the model -------------------------------------------------------------------------------------------------
@@ -83,8 +71,8 @@ class TrigFlowConsistency(nn.Module):
         self.t_max = float(math.atan(validate.positive_float("sigma_max", sigma_max) / self.sigma_data))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-        t = _rows(t, x)
-        xc, ct, st = x - self.center, _col(t.cos(), x), _col(t.sin(), x)
+        t = per_row(t, x, "t")
+        xc, ct, st = x - self.center, append_dims(t.cos(), x.ndim), append_dims(t.sin(), x.ndim)
         # c + cos t (x - c) written so that t = 0 returns x bit for bit
         return ct * x + (1 - ct) * self.center - st * self.sigma_data * self.backbone(xc / self.sigma_data, t)
 
@@ -109,7 +97,7 @@ def lognormal_times(n: int, P_mean: float, P_std: float, sigma_data: float,
 def ct_velocity(model: TrigFlowConsistency, x_t: torch.Tensor, x0: torch.Tensor, z: torch.Tensor,
                 t: torch.Tensor) -> torch.Tensor:
     """sCT's dx_t/dt = cos t z - sin t (x0 - c): the one-sample estimate of the ODE's velocity (Lu & Song 2024, Eq. 6)."""
-    return _col(t.cos(), z) * z - _col(t.sin(), z) * (x0 - model.center)
+    return append_dims(t.cos(), z.ndim) * z - append_dims(t.sin(), z.ndim) * (x0 - model.center)
 
 
 def cd_velocity(teacher: nn.Module) -> Velocity:
@@ -123,8 +111,8 @@ def cd_velocity(teacher: nn.Module) -> Velocity:
         sigma = (sd * t.tan()).clamp(teacher.sigma_min, teacher.sigma_max)
         xc = x_t - c
         with torch.no_grad():
-            D = teacher(c + xc / _col(t.cos(), xc), sigma) - c
-        return (_col(t.cos(), xc) * xc - D) / _col(t.sin(), xc)
+            D = teacher(c + xc / append_dims(t.cos(), xc.ndim), sigma) - c
+        return (append_dims(t.cos(), xc.ndim) * xc - D) / append_dims(t.sin(), xc.ndim)
 
     return velocity
 
@@ -137,7 +125,7 @@ def tangent_jvp(backbone: nn.Module, x_in: torch.Tensor, t: torch.Tensor, dxdt_i
     """
     cs = t.cos() * t.sin()
     with torch.no_grad():
-        return torch.func.jvp(backbone, (x_in, t), (_col(cs, x_in) * dxdt_in, cs))
+        return torch.func.jvp(backbone, (x_in, t), (append_dims(cs, x_in.ndim) * dxdt_in, cs))
 
 
 def scm_tangent(F: torch.Tensor, cs_dFdt: torch.Tensor, x_t: torch.Tensor, dxdt: torch.Tensor, t: torch.Tensor,
@@ -146,13 +134,13 @@ def scm_tangent(F: torch.Tensor, cs_dFdt: torch.Tensor, x_t: torch.Tensor, dxdt:
 
     x_t and dx/dt are centred; r = ``warmup`` in [0, 1] scales the second, unstable term (the tangent warm-up).
     """
-    ct, st = _col(t.cos(), x_t), _col(t.sin(), x_t)
+    ct, st = append_dims(t.cos(), x_t.ndim), append_dims(t.sin(), x_t.ndim)
     return -ct**2 * (sigma_data * F - dxdt) - warmup * (ct * st * x_t + sigma_data * cs_dFdt)
 
 
 def normalize_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
     """Lu & Song 2024, Sec. 4.2: g / (||g|| + c) with ||g|| the root-mean-square over coordinates (FastGen's form)."""
-    return g / (g.flatten(1).pow(2).mean(1).sqrt().reshape(-1, *([1] * (g.ndim - 1))) + c)
+    return g / (append_dims(g.flatten(1).pow(2).mean(1).sqrt(), g.ndim) + c)
 
 
 def unnormalized_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
@@ -181,7 +169,7 @@ def scm_loss(model: TrigFlowConsistency, x0: torch.Tensor, warmup: float, cfg: S
     n, D, sd = x0.shape[0], x0[0].numel(), model.sigma_data
     t = lognormal_times(n, cfg.P_mean, cfg.P_std, sd, generator)
     z = sd * torch.randn(x0.shape, generator=generator)
-    x_t = model.center + _col(t.cos(), x0) * (x0 - model.center) + _col(t.sin(), x0) * z
+    x_t = model.center + append_dims(t.cos(), x0.ndim) * (x0 - model.center) + append_dims(t.sin(), x0.ndim) * z
     dxdt = velocity(model, x_t, x0, z, t)
     xc = x_t - model.center
     F_minus, cs_dFdt = tangent_jvp(model.backbone, xc / sd, t, dxdt / sd)
