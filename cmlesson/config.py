@@ -18,12 +18,13 @@ class NoiseConfig:
     sigma_min: float = 0.002  # epsilon of Song et al. 2023: the boundary where f(x, sigma_min) = x
     sigma_max: float = 80.0  # large enough that x + sigma_max z is indistinguishable from pure noise
     rho: float = 7.0  # Karras schedule curvature: spends more levels at low noise, where detail forms
-    sigma_data: float = 0.5  # std of the data; the training functions replace it with the data's estimate
+    sigma_data: float | None = None  # std of the data; None: training.noise_config_for estimates it from the data
 
     def __post_init__(self) -> None:
         validate.sigma_range(self.sigma_min, self.sigma_max)
         validate.positive_float("rho", self.rho)
-        validate.positive_float("sigma_data", self.sigma_data)
+        if self.sigma_data is not None:
+            validate.positive_float("sigma_data", self.sigma_data)
 
 
 @dataclass(frozen=True)

@@ -78,8 +78,8 @@ class Trained:
 
 
 def noise_config_for(data: torch.Tensor, noise: NoiseConfig = NoiseConfig()) -> NoiseConfig:
-    """``noise`` with sigma_data replaced by the data's own estimate."""
-    return replace(noise, sigma_data=estimate_sigma_data(data))
+    """``noise`` with sigma_data = std(data) if it is None (Karras et al. 2022, Sec. 5); a number is kept. Notebook 02."""
+    return noise if noise.sigma_data is not None else replace(noise, sigma_data=estimate_sigma_data(data))
 
 
 def seeded(seed: int) -> torch.Generator:
@@ -136,12 +136,12 @@ def fit(model: nn.Module, loss: Callable[[int, torch.Tensor], torch.Tensor], poo
 
 
 def train_teacher(
-    data: torch.Tensor, cfg: TeacherConfig = TeacherConfig(), *, noise: NoiseConfig | None = None,
+    data: torch.Tensor, cfg: TeacherConfig = TeacherConfig(), *, noise: NoiseConfig = NoiseConfig(),
     net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
 ) -> Trained:
     """The EDM diffusion teacher D(x, sigma), trained by the EDM loss (Karras et al. 2022, Eq. 8); notebook 02."""
     pool, gen = Pool(data, seed), seeded(seed)
-    noise = noise or noise_config_for(pool.points)
+    noise = noise_config_for(pool.points, noise)
     model = EDMDenoiser(NoiseConditionedMLP(pool.points.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
     return fit(model, lambda step, x0: losses.edm_loss(model, x0, cfg.P_mean, cfg.P_std, gen), pool, cfg, "teacher",
                progress=progress)
@@ -176,7 +176,7 @@ def train_consistency(
     curriculum: Callable[..., int] = schedules.ct_curriculum, target_decay: Callable[..., float] = ct_target_decay,
     distance: losses.Distance = losses.pseudo_huber_distance, levels: losses.LevelSampler = losses.uniform_levels,
     weighting: losses.Weighting = losses.uniform_weighting, loss: CTLoss | None = None, init: nn.Module | None = None,
-    noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+    noise: NoiseConfig = NoiseConfig(), net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
 ) -> Trained:
     """Consistency training without a teacher (Song et al. 2023, Alg. 3); introduced in notebook 03.
 
@@ -188,7 +188,7 @@ def train_consistency(
     choice (notebook 06 compares them).
     """
     pool, gen = Pool(data, seed), seeded(seed)
-    noise = noise or noise_config_for(pool.points)
+    noise = noise_config_for(pool.points, noise)
     if init is not None:
         backbone = frozen_copy(init.backbone).train().requires_grad_(True)
     else:

@@ -17,6 +17,7 @@ from cmlesson.config import (
     LCMConfig,
     MeanFlowConfig,
     NetworkConfig,
+    NoiseConfig,
     SCTConfig,
     ShortcutConfig,
     TeacherConfig,
@@ -127,6 +128,22 @@ def test_teacher_smoke(smoke_teacher):
     assert not torch.equal(params(t.model), params(t.online))
     assert all(not p.requires_grad for p in t.model.parameters())
     assert t.model.sigma_data == pytest.approx(data.estimate_sigma_data(data.sample("moons", 500, seed=0)))
+
+
+def test_a_noise_config_without_sigma_data_is_filled_from_the_data(moons):
+    """noise=NoiseConfig() means sigma_data = std(data) for every trainer that takes noise= (not a silent 0.5);
+    an explicit sigma_data is kept, by the trainers and by noise_config_for."""
+    estimate = data.estimate_sigma_data(moons)
+    x, y = torch.randn(40, 3), torch.arange(40) % 10
+    for noise, expected in ((NoiseConfig(), estimate), (NoiseConfig(sigma_data=0.3), 0.3)):
+        assert training.noise_config_for(moons, noise).sigma_data == pytest.approx(expected)
+        runs = (training.train_teacher(moons, TeacherConfig(steps=1, batch=8), noise=noise, net=TINY, progress=False),
+                training.train_consistency(moons, ConsistencyTrainingConfig(steps=1, batch=8), noise=noise, net=TINY,
+                                           progress=False))
+        assert [t.model.sigma_data for t in runs] == pytest.approx([expected, expected])
+    cond = guidance.train_conditional_teacher(x, y, GuidedTeacherConfig(steps=1, batch=8), noise=NoiseConfig(), net=TINY,
+                                              progress=False)
+    assert cond.model.sigma_data == pytest.approx(data.estimate_sigma_data(x))
 
 
 def test_teacher_is_deterministic(moons, smoke_teacher):

@@ -110,11 +110,11 @@ def split_batch(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def train_conditional_teacher(
     x: torch.Tensor, labels: torch.Tensor, cfg: GuidedTeacherConfig = GuidedTeacherConfig(), *,
-    noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+    noise: NoiseConfig = NoiseConfig(), net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
 ) -> training.Trained:
     """A class-conditional EDM teacher with label dropout (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1); notebook 09."""
     pool, gen = labelled_pool(x, labels, seed), training.seeded(seed)
-    noise = noise or training.noise_config_for(x)
+    noise = training.noise_config_for(x, noise)
     model = EDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
 
     def loss(step: int, batch: torch.Tensor) -> torch.Tensor:

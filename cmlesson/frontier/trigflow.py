@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .. import training, validate
-from ..config import NetworkConfig, SCTConfig
+from ..config import NetworkConfig, NoiseConfig, SCTConfig
 from ..data import Pool, estimate_sigma_data
 from ..networks import FourierEmbedding, NoiseConditionedMLP
 from ..parameterization import append_dims, per_row
@@ -44,7 +44,7 @@ def sigma_from_t(t: torch.Tensor, sigma_data: float) -> torch.Tensor:
 class LogVarHead(nn.Module):
     """w_phi(t): a learned log-variance per time, the adaptive weighting of Lu & Song 2024, Sec. 4.2 (EDM2's u(sigma))."""
 
-    def __init__(self, emb_dim: int = 32, max_freq: float = 2.0):
+    def __init__(self, emb_dim: int = NetworkConfig.emb_dim, max_freq: float = NetworkConfig.max_freq):
         super().__init__()
         self.embed = FourierEmbedding(emb_dim, max_freq)
         self.linear = nn.Linear(emb_dim, 1)
@@ -61,7 +61,7 @@ class TrigFlowConsistency(nn.Module):
     ``backbone`` is F(x_in, c_noise); ``logvar`` the adaptive weighting's head (unused when sampling).
     """
 
-    def __init__(self, backbone: nn.Module, center: torch.Tensor, sigma_data: float, sigma_max: float = 80.0,
+    def __init__(self, backbone: nn.Module, center: torch.Tensor, sigma_data: float, sigma_max: float = NoiseConfig.sigma_max,
                  logvar: nn.Module | None = None):
         super().__init__()
         self.backbone = backbone
@@ -77,7 +77,8 @@ class TrigFlowConsistency(nn.Module):
         return ct * x + (1 - ct) * self.center - st * self.sigma_data * self.backbone(xc / self.sigma_data, t)
 
 
-def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(), sigma_max: float = 80.0) -> TrigFlowConsistency:
+def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(),
+             sigma_max: float = NoiseConfig.sigma_max) -> TrigFlowConsistency:
     """A fresh TrigFlow consistency model for ``data``: centre and sigma_d estimated from it, the course's MLP as F."""
     data = validate.points_2d("data", data, dim=None)
     center = data.mean(0)
