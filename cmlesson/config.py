@@ -13,7 +13,7 @@ from . import validate
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """The noise range shared by teacher, consistency model and samplers (Karras et al. 2022)."""
+    """The noise range shared by teacher, consistency model and samplers (Karras et al. 2022; notebook 01)."""
 
     sigma_min: float = 0.002  # epsilon of Song et al. 2023: the boundary where f(x, sigma_min) = x
     sigma_max: float = 80.0  # large enough that x + sigma_max z is indistinguishable from pure noise
@@ -29,7 +29,7 @@ class NoiseConfig:
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Size of the MLP backbone: small enough for a 2-core CPU, large enough for 2-D sets."""
+    """Size of the MLP backbone (cmlesson.networks; notebook 01): small enough for a 2-core CPU, large enough for 2-D sets."""
 
     hidden: int = 192  # width: 128 left the teacher at ~1.25x the noise floor, 256 x 3 layers was no better
     depth: int = 4  # hidden layers (residual); fewer blur the moons' tips
@@ -46,7 +46,7 @@ class NetworkConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """EDM diffusion teacher (Karras et al. 2022, Table 1), shortened for a CPU."""
+    """EDM diffusion teacher (Karras et al. 2022, Table 1), shortened for a CPU (notebook 02)."""
 
     steps: int = 3000  # Adam steps; more steps beat bigger batches at a fixed CPU budget
     batch: int = 1000  # drawn from a pre-sampled pool (fast on a CPU)
@@ -59,7 +59,7 @@ class TeacherConfig:
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU."""
+    """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU (notebook 02)."""
 
     steps: int = 1500  # Adam steps; each costs two teacher calls (Heun) besides the student's
     batch: int = 1000  # pairs per step, as for the teacher
@@ -72,7 +72,7 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class ConsistencyTrainingConfig:
-    """Consistency training from scratch (Song et al. 2023, Alg. 3), shortened for a CPU."""
+    """Consistency training from scratch (Song et al. 2023, Alg. 3), shortened for a CPU (notebook 03)."""
 
     steps: int = 3000  # Adam steps, as for the teacher (the time is measured by `make bench`)
     batch: int = 1000  # pairs per step, as for the teacher
@@ -183,7 +183,7 @@ class LCMConfig:
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """A tiny MLP autoencoder for the digits' latent space, PCA's nonlinear rival (notebook 09)."""
+    """A tiny MLP autoencoder (Hinton & Salakhutdinov 2006) for the digits' latent space, PCA's rival (notebook 09)."""
 
     hidden: int = 128  # one hidden layer each side: kept 92% of held-out variance at 20 numbers in notebook 09 (PCA: 89%)
     steps: int = 1000  # Adam steps: about 6 s on 2 shared cores in notebook 09; 2,000 added about one point in a prototype

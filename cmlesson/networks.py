@@ -19,7 +19,10 @@ from .config import NetworkConfig
 
 
 class FourierEmbedding(nn.Module):
-    """[sin(2 pi w c), cos(2 pi w c)], w log-spaced in [max_freq / 16, max_freq]: (batch,) -> (batch, dim); Tancik et al. 2020."""
+    """[sin(2 pi w c), cos(2 pi w c)], w log-spaced in [max_freq / 16, max_freq]: (batch,) -> (batch, dim).
+
+    Fourier features (Tancik et al. 2020), as EDM embeds its noise level (Karras et al. 2022); notebook 01.
+    """
 
     def __init__(self, dim: int, max_freq: float):
         super().__init__()
@@ -36,7 +39,7 @@ def fourier_embedding(cfg: NetworkConfig, max_freq: float | None = None, *, silu
     """c -> W phi(c) (then SiLU if ``silu``): Fourier features of one number per row, then a linear layer to cfg.hidden.
 
     (batch,) -> (batch, hidden). ``max_freq`` defaults to cfg.max_freq; ``zero`` starts the linear layer at zero (an
-    embedding that adds nothing at first). Introduced in notebook 01, for c_noise.
+    embedding that adds nothing at first). Tancik et al. 2020; introduced in notebook 01, for c_noise.
     """
     linear = nn.Linear(cfg.emb_dim, cfg.hidden)
     if zero:
@@ -51,7 +54,8 @@ class ResidualMLP(nn.Module):
 
     Subclasses differ only in the embedding e = self.embedding(...) of what F is conditioned on (noise level, label,
     guidance scale, times), whose modules they pass as ``embeddings`` (registered before the body, in order). The
-    output layer starts at zero: F = 0 at first, so a denoiser starts as c_skip x.
+    output layer starts at zero: F = 0 at first, so a denoiser starts as c_skip x. Residual layers as He et al. 2016's,
+    the conditioning added to every layer as in EDM's networks (Karras et al. 2022).
     """
 
     def __init__(self, data_dim: int, cfg: NetworkConfig, **embeddings: nn.Module | None):
@@ -78,7 +82,7 @@ class ResidualMLP(nn.Module):
 
 
 class NoiseConditionedMLP(ResidualMLP):
-    """F(x_in, c_noise): the residual MLP with e = SiLU(W phi(c_noise)), phi the Fourier features (notebook 01)."""
+    """F(x_in, c_noise): the residual MLP, e = SiLU(W phi(c_noise)), phi Fourier features (Tancik et al. 2020; notebook 01)."""
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
         super().__init__(data_dim, cfg, embed=fourier_embedding(cfg, silu=True))

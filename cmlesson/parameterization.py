@@ -16,7 +16,7 @@ from . import validate
 
 
 def c_skip(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Tensor:
-    """Song et al. 2023, App. C: c_skip = sigma_data^2 / ((sigma - sigma_min)^2 + sigma_data^2).
+    """Song et al. 2023, App. C (notebook 01): c_skip = sigma_data^2 / ((sigma - sigma_min)^2 + sigma_data^2).
 
     Written as 1 / (1 + ((sigma - sigma_min) / sigma_data)^2) so that c_skip(sigma_min) is exactly 1.0
     in floating point (number / tensor rounds through a reciprocal: 0.99999994 for some sigma_data).
@@ -25,37 +25,37 @@ def c_skip(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Te
 
 
 def c_out(sigma: torch.Tensor, sigma_data: float, sigma_min: float) -> torch.Tensor:
-    """Song et al. 2023, App. C: c_out = sigma_data (sigma - sigma_min) / sqrt(sigma^2 + sigma_data^2)."""
+    """Song et al. 2023, App. C (notebook 01): c_out = sigma_data (sigma - sigma_min) / sqrt(sigma^2 + sigma_data^2)."""
     return sigma_data * (sigma - sigma_min) / (sigma**2 + sigma_data**2).sqrt()
 
 
 def c_in(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Karras et al. 2022, Table 1: c_in = 1 / sqrt(sigma^2 + sigma_data^2), so the network sees unit-variance input."""
+    """Karras et al. 2022, Table 1 (notebook 01): c_in = 1 / sqrt(sigma^2 + sigma_data^2): the network sees unit variance."""
     return 1 / (sigma**2 + sigma_data**2).sqrt()
 
 
 def c_noise(sigma: torch.Tensor) -> torch.Tensor:
-    """Karras et al. 2022, Table 1: c_noise = ln(sigma) / 4."""
+    """Karras et al. 2022, Table 1 (notebook 01): c_noise = ln(sigma) / 4."""
     return sigma.log() / 4
 
 
 def edm_c_skip(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Karras et al. 2022, Table 1: c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)."""
+    """Karras et al. 2022, Table 1 (notebook 01): c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)."""
     return sigma_data**2 / (sigma**2 + sigma_data**2)
 
 
 def edm_c_out(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Karras et al. 2022, Table 1: c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)."""
+    """Karras et al. 2022, Table 1 (notebook 01): c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)."""
     return sigma * sigma_data / (sigma**2 + sigma_data**2).sqrt()
 
 
 def lesson_c_skip(sigma: torch.Tensor, sigma_min: float) -> torch.Tensor:
-    """The lesson text's (wrong) c_skip = sigma_min^2 / (sigma^2 + sigma_min^2): 1/2 at sigma_min, not 1."""
+    """The lesson text's (wrong) c_skip = sigma_min^2 / (sigma^2 + sigma_min^2): 1/2 at sigma_min, not 1 (notebook 01)."""
     return sigma_min**2 / (sigma**2 + sigma_min**2)
 
 
 def lesson_c_out(sigma: torch.Tensor, sigma_min: float) -> torch.Tensor:
-    """The lesson text's (wrong) c_out = sigma sigma_min / sqrt(sigma^2 + sigma_min^2): about sigma_min for all sigma."""
+    """The lesson text's (wrong) c_out = sigma sigma_min / sqrt(sigma^2 + sigma_min^2): ~ sigma_min everywhere (notebook 01)."""
     return sigma * sigma_min / (sigma**2 + sigma_min**2).sqrt()
 
 
@@ -71,7 +71,10 @@ def append_dims(v: torch.Tensor, target_dims: int) -> torch.Tensor:
 
 
 def per_row(v: torch.Tensor | float, x: torch.Tensor, name: str = "sigma", dtype: torch.dtype | None = None) -> torch.Tensor:
-    """A number or a (batch,) tensor as a (batch,) tensor, one value per row of x (x's dtype unless ``dtype`` is given)."""
+    """A number or a (batch,) tensor as a (batch,) tensor, one value per row of x (x's dtype unless ``dtype`` is given).
+
+    The levels, labels and guidance scales of a batch (notebook 01); a tensor of another length raises ValueError.
+    """
     v = torch.as_tensor(v, dtype=dtype or x.dtype, device=x.device)
     if v.ndim == 0:
         v = v.expand(x.shape[0])
@@ -111,7 +114,7 @@ class Preconditioner(nn.Module):
 
 
 class ConsistencyFunction(Preconditioner):
-    """f(x, sigma) with the sigma_min shift, so f(x, sigma_min) = x for every F (Song et al. 2023, Eq. 5 and App. C)."""
+    """f(x, sigma) with the sigma_min shift: f(x, sigma_min) = x for every F (Song et al. 2023, Eq. 5, App. C; notebook 01)."""
 
     def c_skip(self, sigma: torch.Tensor) -> torch.Tensor:
         return c_skip(sigma, self.sigma_data, self.sigma_min)
@@ -121,7 +124,7 @@ class ConsistencyFunction(Preconditioner):
 
 
 class EDMDenoiser(Preconditioner):
-    """D(x, sigma): the diffusion teacher's x0-prediction (Karras et al. 2022, Eq. 7 and Table 1)."""
+    """D(x, sigma): the diffusion teacher's x0-prediction (Karras et al. 2022, Eq. 7 and Table 1; notebook 01)."""
 
     def c_skip(self, sigma: torch.Tensor) -> torch.Tensor:
         return edm_c_skip(sigma, self.sigma_data)
@@ -135,6 +138,7 @@ def consistency_function(backbone: nn.Module, x: torch.Tensor, sigma: torch.Tens
     """What :class:`ConsistencyFunction` computes, as a function of a backbone F and (batch,) levels (notebook 02's exercise).
 
     x: (batch, d); sigma: (batch,), one level per row; returns f(x, sigma): (batch, d), exactly x where sigma = sigma_min.
+    Song et al. 2023, Eq. 5 and App. C.
     """
     s = append_dims(per_row(sigma, x), x.ndim)  # (batch, 1, ...)
     F_x = backbone(c_in(s, sigma_data) * x, c_noise(s).flatten())

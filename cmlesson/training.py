@@ -33,7 +33,7 @@ CTLoss = Callable[[nn.Module, nn.Module, torch.Tensor, torch.Tensor, torch.Gener
 
 
 def use_available_cpus() -> int:
-    """torch.set_num_threads(available_cpus()) for what follows (sampling, the benchmark); returns the count."""
+    """torch.set_num_threads(available_cpus()) for what follows (sampling, the benchmark); returns the count (notebook 02)."""
     n = available_cpus()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -61,7 +61,10 @@ def _on_train_threads(run: Callable[[], T]) -> T:
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
-    """lr (k + 1) / warmup for k < warmup, then lr (1 + cos(pi (k - warmup) / (steps - warmup))) / 2: warm-up, cosine decay."""
+    """lr (k + 1) / warmup for k < warmup, then lr (1 + cos(pi (k - warmup) / (steps - warmup))) / 2: warm-up, cosine decay.
+
+    Goyal et al. 2017 (warm-up), Loshchilov & Hutter 2017 (cosine); notebook 02.
+    """
     if step < warmup:
         return lr * (step + 1) / warmup
     return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
@@ -69,7 +72,7 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 
 @dataclass
 class Trained:
-    """A trained model (evaluation EMA), the online weights, and what happened."""
+    """What :func:`fit` returns: the model to sample from (evaluation EMA), the online weights, losses, seconds (notebook 02)."""
 
     model: nn.Module
     online: nn.Module
@@ -92,7 +95,10 @@ def seeded(seed: int) -> torch.Generator:
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, what: str = "training") -> float:
-    """zero_grad, backward, step on a finite ``loss``; returns its value (FloatingPointError if it is not finite)."""
+    """zero_grad, backward, step on a finite ``loss``: one step of Adam (Kingma & Ba 2015) in :func:`fit` (notebook 02).
+
+    Returns the loss's value; a loss that is not finite raises FloatingPointError instead.
+    """
     if not torch.isfinite(loss):
         lr = optimizer.param_groups[0]["lr"]
         raise FloatingPointError(f"{what}: loss became {loss.item()}; lower the learning rate (now {lr:.3g})")
@@ -148,7 +154,7 @@ def train_teacher(
 
 
 def consistency_model_from(teacher: EDMDenoiser) -> ConsistencyFunction:
-    """A consistency function whose backbone starts as a copy of the teacher's (Song et al. 2023, Sec. 5: CD init)."""
+    """A consistency function whose backbone starts as a copy of the teacher's (Song et al. 2023, Sec. 5; notebook 02)."""
     return ConsistencyFunction(frozen_copy(teacher.backbone).train().requires_grad_(True),
                                teacher.sigma_data, teacher.sigma_min, teacher.sigma_max)
 
@@ -218,7 +224,7 @@ def train_consistency(
 def distillation_step(model: nn.Module, target: TargetEMA, ema: EvalEMA, optimizer: torch.optim.Optimizer,
                       loss_fn: Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor], x0: torch.Tensor,
                       target_decay: float) -> float:
-    """One step of Algorithm 2 as :func:`train_distillation` takes it (notebook 02's exercise); returns the loss.
+    """One step of Song et al. 2023's Alg. 2 as :func:`train_distillation` takes it (notebook 02's exercise); returns the loss.
 
     ``loss_fn(model, target_model, x0)`` draws the levels and the noise itself (the teacher, the grid and the
     generator are bound in it). The optimizer steps the online model; then the target EMA and the evaluation EMA

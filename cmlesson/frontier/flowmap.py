@@ -26,7 +26,7 @@ from ..samplers import Callback
 
 
 class TwoTimeMLP(ResidualMLP):
-    """u_net(x, t, h): the course's residual MLP with two time inputs, e = SiLU(A phi(t) + B phi(h)) (notebook 08)."""
+    """u_net(x, t, h): the course's residual MLP with e = SiLU(A phi(t) + B phi(h)) (Geng et al. 2025; notebook 08)."""
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
         super().__init__(data_dim, cfg, embed_t=fourier_embedding(cfg), embed_h=fourier_embedding(cfg))
@@ -39,7 +39,7 @@ class AverageVelocity(nn.Module):
     """u(z, t, h) = s net((z - c) / s, t, h): the average velocity over [t - h, t] in data units (Geng et al. 2025, Eq. 1).
 
     c and s are the data's mean and pooled standard deviation, so that the noise end z_1 = c + s e matches
-    the data's scale and the network sees unit-variance inputs.
+    the data's scale and the network sees unit-variance inputs. Introduced in notebook 08.
     """
 
     def __init__(self, net: nn.Module, center: torch.Tensor, scale: float):
@@ -54,37 +54,34 @@ class AverageVelocity(nn.Module):
 
 
 def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig()) -> AverageVelocity:
-    """A fresh AverageVelocity model for ``data``: centre and scale estimated from it, a zero-output TwoTimeMLP."""
+    """A fresh AverageVelocity for ``data``: c = mean(data), s = std(data - c), a zero-output TwoTimeMLP (notebook 08)."""
     data = validate.points_2d("data", data, dim=None)
     return AverageVelocity(TwoTimeMLP(data.shape[1], net), data.mean(0), estimate_sigma_data(data - data.mean(0)))
 
 
 def interpolate(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023)."""
+    """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023; notebook 08)."""
     t = append_dims(t, x0.ndim)
     return (1 - t) * x0 + t * noise
 
 
 def noise(model: AverageVelocity, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The sampler's start z_1 = c + s e, e ~ N(0, I): shape (n, d)."""
+    """z_1 = c + s e, e ~ N(0, I): the sampler's start, the noise end of flow matching in data units, (n, d) (notebook 08)."""
     n = validate.int_at_least("n", n, 1)
     e = torch.randn(n, model.center.numel(), generator=generator)
     return model.center + model.scale * e
 
 
 def uniform_times(steps: int) -> list[float]:
-    """1, 1 - 1/steps, ..., 0: equal jumps (the shortcut model's grid when steps is a power of two)."""
+    """1, 1 - 1/steps, ..., 0: equal jumps, the shortcut model's grid for steps = 2^k (Frans et al. 2024; notebook 08)."""
     steps = validate.int_at_least("steps", steps, 1)
     return [1 - i / steps for i in range(steps)] + [0.0]
 
 
 def renoise_times(steps: int, t_mid: float = 0.125) -> list[float]:
-    """1, then steps - 1 re-noising times t_mid, t_mid / 2, ... (notebook 08, §9): on the shortcut model's grid when t_mid is.
+    """1, then steps - 1 re-noising times t_mid, t_mid / 2, ...: on the shortcut model's grid when t_mid is (notebook 08, §9).
 
-    Chosen by measurement on held-out seeds (sampling seeds 1000+, references 40,000+, not the yardstick's), two training
-    seeds of the default ShortcutConfig. 2 steps: 1.21x / 1.19x the floor at t_mid = 1/8, against 1.23x / 1.20x at 1/4,
-    1.26x at 1/16, 1.31x at 1/2, 1.43x / 1.39x at 3/8 (off the grid), and 1.33x / 1.34x for the path 1 -> 1/2 -> 0.
-    Halving onwards: 3 steps 1.19x / 1.16x, 4 steps 1.18x / 1.15x (4 jumps along the path: 1.24x / 1.21x).
+    The times of :func:`sample_flowmap_renoise` (Song et al. 2023, Alg. 1); notebook 08 measures the choice of t_mid.
     """
     steps = validate.int_at_least("steps", steps, 1)
     if isinstance(t_mid, bool) or not isinstance(t_mid, (int, float)) or not 0 < t_mid < 1:
@@ -106,6 +103,7 @@ def sample_flowmap(model, x: torch.Tensor, ts, *, generator: torch.Generator | N
 
     Deterministic: ``generator`` is accepted for the common signature. ``callback`` gets
     ``{"i", "x", "t", "t_next", "denoised"}`` after each jump, ``denoised`` being the jump from t straight to 0.
+    Introduced in notebook 08.
     """
     ts = _check_times(ts)
     for i in range(len(ts) - 1):
@@ -125,7 +123,7 @@ def sample_flowmap_renoise(model, x: torch.Tensor, ts, *, generator: torch.Gener
     Every jump goes straight to 0; fresh noise e ~ N(0, I) (from ``generator``) carries the sample back up to the
     next time. ``ts`` decreases in (0, 1]. ``callback`` gets ``{"i", "x", "t", "t_next", "denoised"}`` after each jump:
     ``x`` the point the jump started from (at ``t``), ``denoised`` where it landed (at 0), ``t_next`` the time the
-    next jump starts from (0 after the last), as in :func:`trigflow.sample_trigflow`.
+    next jump starts from (0 after the last), as in :func:`trigflow.sample_trigflow`. Introduced in notebook 08.
     """
     ts = torch.as_tensor(ts, dtype=torch.float32).flatten()
     if ts.numel() < 1 or not torch.isfinite(ts).all() or ts.max() > 1 or ts.min() <= 0 or (ts[1:] >= ts[:-1]).any():

@@ -53,13 +53,13 @@ class ConditionedMLP(ResidualMLP):
 
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
-    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6)."""
+    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, Eq. 6; notebook 09)."""
     w = append_dims(torch.as_tensor(w, dtype=d_cond.dtype), d_cond.ndim)
     return d_uncond + w * (d_cond - d_uncond)
 
 
 def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Tensor, w) -> torch.Tensor:
-    """:func:`guided` with both denoiser calls in one batch: D(x, sigma | label) and D(x, sigma | no label)."""
+    """:func:`guided` of D(x, sigma | label) and D(x, sigma | no label), one batch (Ho & Salimans 2022; notebook 09)."""
     n = x.shape[0]
     s = per_row(sigma, x)
     labels = per_row(label, x, "label", torch.long)
@@ -68,7 +68,7 @@ def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Ten
 
 
 class Guided(nn.Module):
-    """The guided denoiser D_w(x, sigma) for fixed labels and w, with the plain ``denoiser(x, sigma)`` signature."""
+    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (Ho & Salimans 2022, Eq. 6; notebook 09)."""
 
     def __init__(self, denoiser: nn.Module, label: torch.Tensor | int, w: torch.Tensor | float):
         super().__init__()
@@ -80,7 +80,7 @@ class Guided(nn.Module):
 
 
 def drop_labels(labels: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each label replaced by NULL_LABEL with probability ``share`` (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1, p_uncond)."""
+    """Each label replaced by NULL_LABEL with probability ``share`` (Ho & Salimans 2022, Alg. 1, p_uncond; notebook 09)."""
     share = validate.fraction("share", share, closed_right=True)
     drop = torch.rand(labels.shape, generator=generator) < share
     return torch.where(drop, torch.full_like(labels, NULL_LABEL), labels)
@@ -88,7 +88,7 @@ def drop_labels(labels: torch.Tensor, share: float, generator: torch.Generator |
 
 def conditional_edm_loss(denoiser: nn.Module, x0: torch.Tensor, labels: torch.Tensor, P_mean: float, P_std: float,
                          generator: torch.Generator | None = None) -> torch.Tensor:
-    """E lambda(s) ||D(x0 + s z, s, label) - x0||^2, ln s ~ N(P_mean, P_std^2) (Karras et al. 2022, arXiv:2206.00364, Eq. 8)."""
+    """E lambda(s) ||D(x0 + s z, s, label) - x0||^2, ln s ~ N(P_mean, P_std^2) (Karras et al. 2022, Eq. 8; notebook 09)."""
     sigma = (P_mean + P_std * torch.randn(x0.shape[0], generator=generator)).exp()
     z = torch.randn(x0.shape, generator=generator)
     weight = (sigma**2 + denoiser.sigma_data**2) / (sigma * denoiser.sigma_data) ** 2
@@ -96,7 +96,7 @@ def conditional_edm_loss(denoiser: nn.Module, x0: torch.Tensor, labels: torch.Te
 
 
 def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:
-    """Rows [x, label] in one pool, so a batch draws images and their labels together (split by :func:`split_batch`)."""
+    """Rows [x, label] in one data.Pool: a batch draws images with their labels (split by :func:`split_batch`; notebook 09)."""
     x = validate.points_2d("x", x, dim=None)
     if labels.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(labels.shape)}")
@@ -104,7 +104,7 @@ def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:
 
 
 def split_batch(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (x, labels) of a batch drawn from :func:`labelled_pool`."""
+    """The (x, labels) of a batch drawn from :func:`labelled_pool` (notebook 09)."""
     return batch[:, :-1], batch[:, -1].round().long()
 
 

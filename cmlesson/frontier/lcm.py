@@ -29,7 +29,7 @@ from .guidance import ConditionedMLP, Guided, labelled_pool, split_batch
 
 
 class Bound(nn.Module):
-    """f(x, sigma) with the label and w fixed: the plain ``model(x, sigma)`` signature of the course's samplers."""
+    """f(x, sigma, label, w) at a fixed label and w, as a plain ``model(x, sigma)`` (Luo et al. 2023; notebook 09)."""
 
     def __init__(self, model: ConsistencyFunction, label: torch.Tensor | int, w):
         super().__init__()
@@ -42,7 +42,7 @@ class Bound(nn.Module):
 
 def skipping_pairs(sigmas: torch.Tensor, n: int, skip: int,
                    generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sigmas[i], sigmas[i + k]), i ~ U{0, ..., N-1-k}: skipping-step pairs (Luo et al. 2023, arXiv:2310.04378, Sec. 4.3)."""
+    """(sigmas[i], sigmas[i + k]), i ~ U{0, ..., N-1-k}: skipping-step pairs (Luo et al. 2023, Sec. 4.3; notebook 09)."""
     skip = validate.int_at_least("skip", skip, 1)
     if skip >= len(sigmas):
         raise ValueError(f"skip must be below the grid's {len(sigmas)} levels, got {skip}")
@@ -51,14 +51,14 @@ def skipping_pairs(sigmas: torch.Tensor, n: int, skip: int,
 
 
 def guided_teacher_step(teacher: nn.Module, x: torch.Tensor, sigma_hi, sigma_lo, label, w, ode_step=heun_step) -> torch.Tensor:
-    """One ODE step sigma_hi -> sigma_lo with the guided denoiser D_w (Luo et al. 2023, arXiv:2310.04378, Eq. 12; Heun here)."""
+    """One ODE step sigma_hi -> sigma_lo with the guided denoiser D_w (Luo et al. 2023, Eq. 12; Heun here; notebook 09)."""
     return ode_step(Guided(teacher, label, w), x, sigma_hi, sigma_lo)
 
 
 @torch.no_grad()
 def lcm_target(target_model: nn.Module, teacher: nn.Module, x_hi: torch.Tensor, sigma_hi, sigma_lo, label, w,
                ode_step=heun_step) -> torch.Tensor:
-    """f_theta-(x_lo, sigma_lo, label, w), x_lo = guided teacher step from x_hi (Luo et al. 2023, arXiv:2310.04378, Alg. 1)."""
+    """f_theta-(x_lo, sigma_lo, label, w), x_lo = guided teacher step from x_hi (Luo et al. 2023, Alg. 1; notebook 09)."""
     x_lo = guided_teacher_step(teacher, x_hi, sigma_hi, sigma_lo, label, w, ode_step)
     return target_model(x_lo, sigma_lo, label, w)
 
@@ -66,7 +66,10 @@ def lcm_target(target_model: nn.Module, teacher: nn.Module, x_hi: torch.Tensor, 
 def lcm_loss(model: nn.Module, target_model: nn.Module, teacher: nn.Module, x0: torch.Tensor, labels: torch.Tensor,
              sigmas: torch.Tensor, *, skip: int, w_min: float, w_max: float, distance: Distance = l2_distance,
              ode_step=heun_step, generator: torch.Generator | None = None) -> torch.Tensor:
-    """E d(f_theta(x_hi, sigma_hi, c, w), lcm_target), x_hi = x0 + sigma_hi z, w ~ U[w_min, w_max] (Luo et al. 2023, Alg. 1)."""
+    """E d(f_theta(x_hi, sigma_hi, c, w), lcm_target), x_hi = x0 + sigma_hi z, w ~ U[w_min, w_max] (Luo et al. 2023, Alg. 1).
+
+    Introduced in notebook 09.
+    """
     if not 0 <= w_min <= w_max:
         raise ValueError(f"need 0 <= w_min <= w_max, got {w_min}, {w_max}")
     sigma_hi, sigma_lo = skipping_pairs(sigmas, x0.shape[0], skip, generator)
@@ -77,7 +80,7 @@ def lcm_loss(model: nn.Module, target_model: nn.Module, teacher: nn.Module, x0: 
 
 
 def consistency_model_from(teacher: EDMDenoiser, max_guidance: float) -> ConsistencyFunction:
-    """f initialised with the teacher's weights plus a zero-initialised w embedding (Luo et al. 2023, Sec. 4.2)."""
+    """f initialised with the teacher's weights plus a zero-initialised w embedding (Luo et al. 2023, Sec. 4.2; notebook 09)."""
     old = teacher.backbone
     backbone = ConditionedMLP(old.inp.in_features, old.cfg, old.n_classes, guidance_embedding=True, max_guidance=max_guidance)
     missing, unexpected = backbone.load_state_dict(old.state_dict(), strict=False)
@@ -114,5 +117,5 @@ def train_lcm(teacher: EDMDenoiser, x: torch.Tensor, labels: torch.Tensor, cfg: 
 
 def sample_guided_consistency(model: ConsistencyFunction, x: torch.Tensor, sigmas, label, w, *,
                               generator: torch.Generator | None = None) -> torch.Tensor:
-    """Multistep consistency sampling (Song et al. 2023, arXiv:2303.01469, Alg. 1) of f(., ., label, w)."""
+    """Multistep consistency sampling (Song et al. 2023, Alg. 1) of f(., ., label, w) (notebook 09)."""
     return sample_consistency(Bound(model, label, w), x, sigmas, generator=generator)

@@ -30,19 +30,19 @@ Weighting = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Te
 # --- the time change between EDM and TrigFlow ------------------------------------------------------------------
 
 def t_from_sigma(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 3: t = arctan(sigma / sigma_d)."""
+    """Lu & Song 2024, Sec. 3 (notebook 08): t = arctan(sigma / sigma_d)."""
     return torch.atan(torch.as_tensor(sigma) / sigma_data)
 
 
 def sigma_from_t(t: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 3: sigma = sigma_d tan t (the inverse of t_from_sigma)."""
+    """Lu & Song 2024, Sec. 3 (notebook 08): sigma = sigma_d tan t (the inverse of t_from_sigma)."""
     return sigma_data * torch.tan(torch.as_tensor(t))
 
 
 # --- the model -------------------------------------------------------------------------------------------------
 
 class LogVarHead(nn.Module):
-    """w_phi(t): a learned log-variance per time, the adaptive weighting of Lu & Song 2024, Sec. 4.2 (EDM2's u(sigma))."""
+    """w_phi(t) = W phi(t): a learned log-variance per time for the adaptive weighting (Lu & Song 2024, Sec. 4.2; notebook 08)."""
 
     def __init__(self, emb_dim: int = NetworkConfig.emb_dim, max_freq: float = NetworkConfig.max_freq):
         super().__init__()
@@ -56,7 +56,7 @@ class LogVarHead(nn.Module):
 
 
 class TrigFlowConsistency(nn.Module):
-    """f(x, t) = c + cos t (x - c) - sin t sigma_d F((x - c) / sigma_d, t) (Lu & Song 2024, Eq. 5); c_noise(t) = t.
+    """f(x, t) = c + cos t (x - c) - sin t sigma_d F((x - c) / sigma_d, t) (Lu & Song 2024, Eq. 5; notebook 08); c_noise = t.
 
     ``backbone`` is F(x_in, c_noise); ``logvar`` the adaptive weighting's head (unused when sampling).
     """
@@ -79,7 +79,7 @@ class TrigFlowConsistency(nn.Module):
 
 def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(),
              sigma_max: float = NoiseConfig.sigma_max) -> TrigFlowConsistency:
-    """A fresh TrigFlow consistency model for ``data``: centre and sigma_d estimated from it, the course's MLP as F."""
+    """A fresh TrigFlowConsistency for ``data``: c = mean(data), sigma_d = std(data - c), the course's MLP as F (notebook 08)."""
     data = validate.points_2d("data", data, dim=None)
     center = data.mean(0)
     return TrigFlowConsistency(NoiseConditionedMLP(data.shape[1], net), center, estimate_sigma_data(data - center), sigma_max,
@@ -90,19 +90,19 @@ def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(),
 
 def lognormal_times(n: int, P_mean: float, P_std: float, sigma_data: float,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lu & Song 2024, Alg. 1: tau ~ N(P_mean, P_std^2), t = arctan(e^tau / sigma_d): EDM's lognormal levels in TrigFlow time."""
+    """Lu & Song 2024, Alg. 1 (notebook 08): t = arctan(e^tau / sigma_d), tau ~ N(P_mean, P_std^2): EDM's levels as times."""
     tau = P_mean + P_std * torch.randn(n, generator=generator)
     return torch.atan(tau.exp() / sigma_data)
 
 
 def ct_velocity(model: TrigFlowConsistency, x_t: torch.Tensor, x0: torch.Tensor, z: torch.Tensor,
                 t: torch.Tensor) -> torch.Tensor:
-    """sCT's dx_t/dt = cos t z - sin t (x0 - c): the one-sample estimate of the ODE's velocity (Lu & Song 2024, Eq. 6)."""
+    """sCT's dx_t/dt = cos t z - sin t (x0 - c): the one-sample ODE velocity (Lu & Song 2024, Eq. 6; notebook 08)."""
     return append_dims(t.cos(), z.ndim) * z - append_dims(t.sin(), z.ndim) * (x0 - model.center)
 
 
 def cd_velocity(teacher: nn.Module) -> Velocity:
-    """sCD's dx_t/dt from an EDM teacher D(x, sigma): (cos t (x_t - c) - (D - c)) / sin t at sigma = sigma_d tan t.
+    """sCD's dx_t/dt from an EDM teacher D(x, sigma): (cos t (x_t - c) - (D - c)) / sin t at sigma = sigma_d tan t (notebook 08).
 
     Lu & Song 2024, Eq. 6 with the teacher's sigma_d F_pretrain; here the teacher predicts x0 (Karras et al. 2022),
     evaluated at the EDM point x_sigma = c + (x_t - c) / cos t, so E[z | x_t] = ((x_t - c) - cos t D) / sin t.
@@ -119,7 +119,7 @@ def cd_velocity(teacher: nn.Module) -> Velocity:
 
 
 def tangent_jvp(backbone: nn.Module, x_in: torch.Tensor, t: torch.Tensor, dxdt_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(F, cos t sin t dF/dt) at (x_in, t), dF/dt = grad_x F . dx_in/dt + d_t F: one forward-mode JVP (Lu & Song 2024, Sec. 5.1).
+    """(F, cos t sin t dF/dt), dF/dt = grad_x F . dx_in/dt + d_t F: one forward-mode JVP (Lu & Song 2024, Sec. 5.1; notebook 08).
 
     The tangent (cos t sin t dx_in/dt, cos t sin t) carries the factor cos t sin t inside, so nothing overflows at
     t = 0 or pi/2. No gradient: F and its derivative belong to the stop-gradient copy theta^-.
@@ -134,28 +134,29 @@ def scm_tangent(F: torch.Tensor, cs_dFdt: torch.Tensor, x_t: torch.Tensor, dxdt:
     """Lu & Song 2024, Alg. 1: g = -cos^2 t (sigma_d F - dx/dt) - r (cos t sin t x_t + sigma_d cos t sin t dF/dt) = cos t df/dt.
 
     x_t and dx/dt are centred; r = ``warmup`` in [0, 1] scales the second, unstable term (the tangent warm-up).
+    Introduced in notebook 08.
     """
     ct, st = append_dims(t.cos(), x_t.ndim), append_dims(t.sin(), x_t.ndim)
     return -ct**2 * (sigma_data * F - dxdt) - warmup * (ct * st * x_t + sigma_data * cs_dFdt)
 
 
 def normalize_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 4.2: g / (||g|| + c) with ||g|| the root-mean-square over coordinates (FastGen's form)."""
+    """Lu & Song 2024, Sec. 4.2 (notebook 08): g / (||g|| + c), ||g|| the root-mean-square over coordinates (FastGen's form)."""
     return g / (append_dims(g.flatten(1).pow(2).mean(1).sqrt(), g.ndim) + c)
 
 
 def unnormalized_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
-    """g unchanged: the ablation of normalize_tangent."""
+    """g unchanged: the ablation of normalize_tangent (Lu & Song 2024, Sec. 4.2; notebook 08)."""
     return g
 
 
 def adaptive_weighting(sq_err: torch.Tensor, t: torch.Tensor, logvar: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Eq. 8: w(t) e^{-w_phi(t)} ||.||^2 / D + w_phi(t), prior w(t) = 1 / (sigma_d tan t) = 1 / sigma."""
+    """Lu & Song 2024, Eq. 8 (notebook 08): w(t) e^{-w_phi(t)} ||.||^2 / D + w_phi(t), w(t) = 1 / (sigma_d tan t) = 1 / sigma."""
     return sq_err / (sigma_data * t.tan()) / logvar.exp() + logvar
 
 
 def prior_weighting(sq_err: torch.Tensor, t: torch.Tensor, logvar: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """w(t) ||.||^2 / D with w = 1 / sigma and no learned log-variance: the ablation of adaptive_weighting."""
+    """w(t) ||.||^2 / D, w = 1 / sigma, no learned log-variance: adaptive_weighting's ablation (Lu & Song 2024; notebook 08)."""
     return sq_err / (sigma_data * t.tan())
 
 
@@ -165,7 +166,7 @@ def scm_loss(model: TrigFlowConsistency, x0: torch.Tensor, warmup: float, cfg: S
     """Lu & Song 2024, Alg. 1: E[weighting(||F_theta - F_theta^- - g||^2 / D)], g = normalize(scm_tangent), theta^- = sg(theta).
 
     ``velocity`` is ct_velocity (sCT) or cd_velocity(teacher) (sCD). The gradient is that of E[F_theta . g]:
-    F_theta moves along the normalised tangent, whatever the loss's value.
+    F_theta moves along the normalised tangent, whatever the loss's value. Introduced in notebook 08.
     """
     n, D, sd = x0.shape[0], x0[0].numel(), model.sigma_data
     t = lognormal_times(n, cfg.P_mean, cfg.P_std, sd, generator)
@@ -184,8 +185,8 @@ def train_scm(data: torch.Tensor, cfg: SCTConfig = SCTConfig(), *, velocity: Vel
               net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True) -> training.Trained:
     """Continuous-time consistency training (sCT) or distillation (sCD: ``velocity=cd_velocity(teacher)``) from scratch.
 
-    Lu & Song 2024, Alg. 1, the course's loop (Adam, warm-up and cosine decay, evaluation EMA). The tangent
-    warm-up ramps r = min(1, k / cfg.tangent_warmup) over the first steps.
+    Lu & Song 2024, Alg. 1, in :func:`cmlesson.training.fit`; notebook 08. The tangent warm-up ramps
+    r = min(1, k / cfg.tangent_warmup) over the first steps.
     """
     pool, gen = Pool(data, seed), training.seeded(seed)
     model = for_data(pool.points, net)
@@ -200,14 +201,14 @@ def train_scm(data: torch.Tensor, cfg: SCTConfig = SCTConfig(), *, velocity: Vel
 # --- sampling --------------------------------------------------------------------------------------------------
 
 def noise(model: TrigFlowConsistency, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The sampler's start x_{t_max} ~ c + sigma_d e, e ~ N(0, I) (cos t_max < 0.01: pure noise), shape (n, d)."""
+    """x_{t_max} = c + sigma_d e, e ~ N(0, I): the sampler's start, (n, d) (Lu & Song 2024, Sec. 5.2; notebook 08)."""
     n = validate.int_at_least("n", n, 1)
     return model.center + model.sigma_data * torch.randn(n, model.center.numel(), generator=generator)
 
 
 def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) -> list[float]:
     """t_max, then steps - 1 times from t_mid (Lu & Song 2024, Sec. 5.2: 2 steps at t_max, 1.1) down to the course's
-    lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma."""
+    lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma; notebook 08."""
     steps = validate.int_at_least("steps", steps, 1)
     if not 0 < t_mid < model.t_max:
         raise ValueError(f"t_mid must lie in (0, t_max = {model.t_max:.4f}), got {t_mid}")
@@ -219,7 +220,7 @@ def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) 
 @torch.no_grad()
 def sample_trigflow(model: TrigFlowConsistency, x: torch.Tensor, ts, *, generator: torch.Generator | None = None,
                     callback: Callback = None) -> torch.Tensor:
-    """Song et al. 2023, Alg. 1 in TrigFlow time (Lu & Song 2024, Sec. 5.2): x0 <- f(x, t_0), then for each next t
+    """Song et al. 2023, Alg. 1 in TrigFlow time (Lu & Song 2024, Sec. 5.2; notebook 08): x0 <- f(x, t_0), then for each next t
     x <- c + cos t (x0 - c) + sin t sigma_d z and x0 <- f(x, t).
 
     ``ts`` decreases in (0, pi/2); ``callback`` gets ``{"i", "x", "t", "t_next", "denoised"}`` after each step.
