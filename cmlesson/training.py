@@ -122,6 +122,7 @@ def fit(model: nn.Module, loss: Callable[[int, torch.Tensor], torch.Tensor], poo
     lr = validate.positive_float("lr", cfg.lr)
     start = time.perf_counter()
     ema = EvalEMA(model, cfg.eval_decay) if cfg.eval_decay is not None else None
+    eval_model = model if ema is None else ema.model  # updated in place
     with torch_threads(TRAIN_THREADS):
         opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
         history = []
@@ -133,12 +134,12 @@ def fit(model: nn.Module, loss: Callable[[int, torch.Tensor], torch.Tensor], poo
             if ema is not None:
                 ema.update(model)
             if after_step is not None:
-                after_step(step, model if ema is None else ema.model)
+                after_step(step, eval_model)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
     if ema is None:
         model.eval().requires_grad_(False)
-    return Trained(model if ema is None else ema.model, model, history, time.perf_counter() - start)
+    return Trained(eval_model, model, history, time.perf_counter() - start)
 
 
 def train_teacher(
