@@ -127,7 +127,7 @@ def _build(meta: dict) -> nn.Module:
     if meta["kind"] == "lcm":
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
-        return lcm.ConditionalConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
+        return ConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
     if meta["kind"] == "trigflow":
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),

@@ -13,22 +13,23 @@ from . import validate
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """The noise range shared by teacher, consistency model and samplers (Karras et al. 2022)."""
+    """The noise range shared by teacher, consistency model and samplers (Karras et al. 2022; notebook 01)."""
 
     sigma_min: float = 0.002  # epsilon of Song et al. 2023: the boundary where f(x, sigma_min) = x
     sigma_max: float = 80.0  # large enough that x + sigma_max z is indistinguishable from pure noise
     rho: float = 7.0  # Karras schedule curvature: spends more levels at low noise, where detail forms
-    sigma_data: float = 0.5  # std of the data; the training functions replace it with the data's estimate
+    sigma_data: float | None = None  # std of the data; None: training.noise_config_for estimates it from the data
 
     def __post_init__(self) -> None:
         validate.sigma_range(self.sigma_min, self.sigma_max)
         validate.positive_float("rho", self.rho)
-        validate.positive_float("sigma_data", self.sigma_data)
+        if self.sigma_data is not None:
+            validate.positive_float("sigma_data", self.sigma_data)
 
 
 @dataclass(frozen=True)
 class NetworkConfig:
-    """Size of the MLP backbone: small enough for a 2-core CPU, large enough for 2-D sets."""
+    """Size of the MLP backbone (cmlesson.networks; notebook 01): small enough for a 2-core CPU, large enough for 2-D sets."""
 
     hidden: int = 192  # width: 128 left the teacher at ~1.25x the noise floor, 256 x 3 layers was no better
     depth: int = 4  # hidden layers (residual); fewer blur the moons' tips
@@ -36,10 +37,16 @@ class NetworkConfig:
     max_freq: float = 2.0  # highest embedding frequency: a consistency model is trained on a grid of levels
     #                        and must interpolate between them; at 16, f(x, sigma) off the grid was garbage
 
+    def __post_init__(self) -> None:
+        validate.int_at_least("hidden", self.hidden, 1)
+        validate.int_at_least("depth", self.depth, 1)
+        validate.int_at_least("emb_dim", self.emb_dim, 2)
+        validate.positive_float("max_freq", self.max_freq)
+
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """EDM diffusion teacher (Karras et al. 2022, Table 1), shortened for a CPU."""
+    """EDM diffusion teacher (Karras et al. 2022, Table 1), shortened for a CPU (notebook 02)."""
 
     steps: int = 3000  # Adam steps; more steps beat bigger batches at a fixed CPU budget
     batch: int = 1000  # drawn from a pre-sampled pool (fast on a CPU)
@@ -47,11 +54,12 @@ class TeacherConfig:
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     P_mean: float = -1.2  # ln sigma ~ N(P_mean, P_std^2): EDM's training distribution of levels ...
     P_std: float = 1.6  # ... widened from EDM's 1.2 so the high levels the sampler starts from get trained
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA (samples come from it)
 
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU."""
+    """Consistency distillation (Song et al. 2023, Algorithm 2), shortened for a CPU (notebook 02)."""
 
     steps: int = 1500  # Adam steps; each costs two teacher calls (Heun) besides the student's
     batch: int = 1000  # pairs per step, as for the teacher
@@ -64,7 +72,7 @@ class DistillConfig:
 
 @dataclass(frozen=True)
 class ConsistencyTrainingConfig:
-    """Consistency training from scratch (Song et al. 2023, Alg. 3), shortened for a CPU."""
+    """Consistency training from scratch (Song et al. 2023, Alg. 3), shortened for a CPU (notebook 03)."""
 
     steps: int = 3000  # Adam steps, as for the teacher (the time is measured by `make bench`)
     batch: int = 1000  # pairs per step, as for the teacher
@@ -175,10 +183,11 @@ class LCMConfig:
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """A tiny MLP autoencoder for the digits' latent space, PCA's nonlinear rival (notebook 09)."""
+    """A tiny MLP autoencoder (Hinton & Salakhutdinov 2006) for the digits' latent space, PCA's rival (notebook 09)."""
 
     hidden: int = 128  # one hidden layer each side: kept 92% of held-out variance at 20 numbers in notebook 09 (PCA: 89%)
     steps: int = 1000  # Adam steps: about 6 s on 2 shared cores in notebook 09; 2,000 added about one point in a prototype
     batch: int = 256  # from 1,438 training digits, as the teacher
     lr: float = 3e-3  # peak rate after warm-up, as the course's teachers
     warmup: int = 50  # linear warm-up steps, then cosine decay to 0
+    eval_decay: float | None = None  # no evaluation EMA: the codec is the last weights

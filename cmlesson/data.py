@@ -103,10 +103,10 @@ def estimate_sigma_data(x: torch.Tensor) -> float:
 
 
 class Pool:
-    """A large pre-sampled set of training points; batches are random rows of it (fast on a CPU)."""
+    """The training data of a run, pre-sampled; batches are random rows of it, drawn by its own seeded generator (notebook 02)."""
 
     def __init__(self, points: torch.Tensor, seed: int = 0):
-        self.points = validate.points_2d("points", points, dim=None)
+        self.points = validate.points_2d("data", points, dim=None)
         self.generator = torch.Generator().manual_seed(seed)
 
     def batch(self, n: int) -> torch.Tensor:

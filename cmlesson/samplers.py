@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 
 from . import validate
+from .parameterization import append_dims
 
 Callback = Callable[[dict], None] | None
 
@@ -21,31 +22,27 @@ Callback = Callable[[dict], None] | None
 def pf_ode_slope(denoiser, x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
     """dx/dsigma = (x - D(x, sigma)) / sigma: the probability-flow ODE (Karras et al. 2022, Eq. 3 with s(t)=1, sigma(t)=t)."""
     sigma = _t(sigma)
-    return (x - denoiser(x, sigma)) / _col(sigma, x)
+    return (x - denoiser(x, sigma)) / append_dims(sigma, x.ndim)
 
 
 def euler_step(denoiser, x: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
     """One Euler step of the PF-ODE from sigma to sigma_next: x + (sigma_next - sigma) d(x, sigma)."""
-    return x + _col(sigma_next - _t(sigma), x) * pf_ode_slope(denoiser, x, sigma)
+    return x + append_dims(sigma_next - _t(sigma), x.ndim) * pf_ode_slope(denoiser, x, sigma)
 
 
 def heun_step(denoiser, x: torch.Tensor, sigma, sigma_next) -> torch.Tensor:
     """One Heun step (Karras et al. 2022, Alg. 1): Euler, then average the slopes at both ends (Euler alone if sigma_next = 0)."""
     sigma, sigma_next = _t(sigma), _t(sigma_next)
     d = pf_ode_slope(denoiser, x, sigma)
-    x_euler = x + _col(sigma_next - sigma, x) * d
+    x_euler = x + append_dims(sigma_next - sigma, x.ndim) * d
     if bool((sigma_next == 0).all()):
         return x_euler
     d_next = pf_ode_slope(denoiser, x_euler, sigma_next)
-    return x + _col(sigma_next - sigma, x) * (d + d_next) / 2
+    return x + append_dims(sigma_next - sigma, x.ndim) * (d + d_next) / 2
 
 
 def _t(v) -> torch.Tensor:
     return torch.as_tensor(v, dtype=torch.float32)
-
-
-def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (x.ndim - 1))) if v.ndim else v
 
 
 def _check_ode_sigmas(sigmas) -> torch.Tensor:

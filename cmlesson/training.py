@@ -1,7 +1,8 @@
-"""Training loops for the teacher, consistency distillation and consistency training (notebooks 02-04, 06).
+"""The course's training loop and its trainers: the teacher, consistency distillation and training (notebooks 02-04, 06).
 
-Each loop is seeded, shows a tqdm progress bar, trains on ``cpus.TRAIN_THREADS`` torch thread(s) (the count is
-restored afterwards), and returns a :class:`Trained` with the evaluation-EMA model and the loss history.
+Every trainer, here and in :mod:`cmlesson.frontier`, is a seeded prologue (:class:`cmlesson.data.Pool`, :func:`seeded`),
+a model and a loss, handed to :func:`fit`: one loop with a tqdm progress bar, ``cpus.TRAIN_THREADS`` torch thread(s)
+(the count is restored afterwards), the evaluation EMA and the timing, returning a :class:`Trained`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ CTLoss = Callable[[nn.Module, nn.Module, torch.Tensor, torch.Tensor, torch.Gener
 
 
 def use_available_cpus() -> int:
-    """torch.set_num_threads(available_cpus()) for what follows (sampling, the benchmark); returns the count."""
+    """torch.set_num_threads(available_cpus()) for what follows (sampling, the benchmark); returns the count (notebook 02)."""
     n = available_cpus()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -60,7 +61,10 @@ def _on_train_threads(run: Callable[[], T]) -> T:
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to zero."""
+    """lr (k + 1) / warmup for k < warmup, then lr (1 + cos(pi (k - warmup) / (steps - warmup))) / 2: warm-up, cosine decay.
+
+    Goyal et al. 2017 (warm-up), Loshchilov & Hutter 2017 (cosine); notebook 02.
+    """
     if step < warmup:
         return lr * (step + 1) / warmup
     return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
@@ -68,7 +72,7 @@ def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:
 
 @dataclass
 class Trained:
-    """A trained model (evaluation EMA), the online weights, and what happened."""
+    """What :func:`fit` returns: the model to sample from (evaluation EMA), the online weights, losses, seconds (notebook 02)."""
 
     model: nn.Module
     online: nn.Module
@@ -77,59 +81,81 @@ class Trained:
 
 
 def noise_config_for(data: torch.Tensor, noise: NoiseConfig = NoiseConfig()) -> NoiseConfig:
-    """``noise`` with sigma_data replaced by the data's own estimate."""
-    return replace(noise, sigma_data=estimate_sigma_data(data))
+    """``noise`` with sigma_data = std(data) if it is None (Karras et al. 2022, Sec. 5); a number is kept. Notebook 02."""
+    return noise if noise.sigma_data is not None else replace(noise, sigma_data=estimate_sigma_data(data))
 
 
-def _fit(model, loss_fn, steps, batch, lr, warmup, pool, after_step, desc, progress) -> list[float]:
-    steps = validate.int_at_least("steps", steps, 1)
-    batch = validate.int_at_least("batch", batch, 1)
-    validate.positive_float("lr", lr)
+def seeded(seed: int) -> torch.Generator:
+    """torch.manual_seed(seed) for the network's initial weights; returns the run's own generator, seeded seed + 1.
+
+    Every trainer calls it before it builds its network (notebook 02): its noise and levels come from the generator.
+    """
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed + 1)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, what: str = "training") -> float:
+    """zero_grad, backward, step on a finite ``loss``: one step of Adam (Kingma & Ba 2015) in :func:`fit` (notebook 02).
+
+    Returns the loss's value; a loss that is not finite raises FloatingPointError instead.
+    """
+    if not torch.isfinite(loss):
+        lr = optimizer.param_groups[0]["lr"]
+        raise FloatingPointError(f"{what}: loss became {loss.item()}; lower the learning rate (now {lr:.3g})")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def fit(model: nn.Module, loss: Callable[[int, torch.Tensor], torch.Tensor], pool: Pool, cfg, desc: str, *,
+        after_step: Callable[[int, nn.Module], None] | None = None, progress: bool = True) -> Trained:
+    """The course's one training loop (notebook 02): Adam on ``loss(step, batch)``, lr_at's warm-up and cosine decay.
+
+    ``cfg`` gives steps, batch (rows drawn from ``pool``), lr, warmup and eval_decay: the ceiling of the evaluation
+    EMA (:class:`cmlesson.ema.EvalEMA`) that ``Trained.model`` holds, or None for the last weights, frozen. The loop
+    runs on ``cpus.TRAIN_THREADS`` torch thread(s) behind a tqdm bar named ``desc``; ``after_step(step, eval_model)``
+    runs after each step and the EMA's update (target networks, measurements). ``seconds`` times it all.
+    """
+    steps = validate.int_at_least("steps", cfg.steps, 1)
+    batch = validate.int_at_least("batch", cfg.batch, 1)
+    lr = validate.positive_float("lr", cfg.lr)
+    start = time.perf_counter()
+    ema = EvalEMA(model, cfg.eval_decay) if cfg.eval_decay is not None else None
+    eval_model = model if ema is None else ema.model  # updated in place
     with torch_threads(TRAIN_THREADS):
         opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)  # the per-tensor update's numbers in fewer calls
         history = []
         bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=0.5)
         for step in bar:
             for group in opt.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
-            loss = loss_fn(step, pool.batch(batch))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{desc}: loss became {loss.item()} at step {step}; lower lr (now {lr})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            after_step(step)
-            history.append(loss.item())
+                group["lr"] = lr_at(step, steps, lr, cfg.warmup)
+            history.append(optimizer_step(opt, loss(step, pool.batch(batch)), f"{desc} at step {step}"))
+            if ema is not None:
+                ema.update(model)
+            if after_step is not None:
+                after_step(step, eval_model)
             if step % 50 == 0:
                 bar.set_postfix(loss=f"{history[-1]:.4g}", refresh=False)
-    return history
-
-
-def _pool(data: torch.Tensor, seed: int) -> Pool:
-    return Pool(validate.points_2d("data", data, dim=None), seed=seed)
+    if ema is None:
+        model.eval().requires_grad_(False)
+    return Trained(eval_model, model, history, time.perf_counter() - start)
 
 
 def train_teacher(
-    data: torch.Tensor, cfg: TeacherConfig = TeacherConfig(), *, noise: NoiseConfig | None = None,
+    data: torch.Tensor, cfg: TeacherConfig = TeacherConfig(), *, noise: NoiseConfig = NoiseConfig(),
     net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
 ) -> Trained:
-    """Train the EDM diffusion teacher D(x, sigma) on ``data`` (Karras et al. 2022); introduced in notebook 02."""
-    pool = _pool(data, seed)
-    noise = noise or noise_config_for(pool.points)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    """The EDM diffusion teacher D(x, sigma), trained by the EDM loss (Karras et al. 2022, Eq. 8); notebook 02."""
+    pool, gen = Pool(data, seed), seeded(seed)
+    noise = noise_config_for(pool.points, noise)
     model = EDMDenoiser(NoiseConditionedMLP(pool.points.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
-    ema = EvalEMA(model, 0.999)
-    start = time.perf_counter()
-    history = _fit(
-        model, lambda step, x0: losses.edm_loss(model, x0, cfg.P_mean, cfg.P_std, gen),
-        cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model), "teacher", progress,
-    )
-    return Trained(ema.model, model, history, time.perf_counter() - start)
+    return fit(model, lambda step, x0: losses.edm_loss(model, x0, cfg.P_mean, cfg.P_std, gen), pool, cfg, "teacher",
+               progress=progress)
 
 
 def consistency_model_from(teacher: EDMDenoiser) -> ConsistencyFunction:
-    """A consistency function whose backbone starts as a copy of the teacher's (Song et al. 2023, Sec. 5: CD init)."""
+    """A consistency function whose backbone starts as a copy of the teacher's (Song et al. 2023, Sec. 5; notebook 02)."""
     return ConsistencyFunction(frozen_copy(teacher.backbone).train().requires_grad_(True),
                                teacher.sigma_data, teacher.sigma_min, teacher.sigma_max)
 
@@ -138,25 +164,18 @@ def train_distillation(
     teacher: EDMDenoiser, data: torch.Tensor, cfg: DistillConfig = DistillConfig(), *, rho: float = NoiseConfig.rho,
     ode_step=heun_step, seed: int = 0, progress: bool = True,
 ) -> Trained:
-    """Consistency distillation from ``teacher`` (Song et al. 2023, Alg. 2); introduced in notebook 02."""
-    pool = _pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    """Consistency distillation from ``teacher`` on a Karras grid of cfg.N levels (Song et al. 2023, Alg. 2); notebook 02."""
+    pool, gen = Pool(data, seed), seeded(seed)
     teacher = frozen_copy(teacher)
     model = consistency_model_from(teacher)
-    target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
+    target = TargetEMA(model)
     sigmas = schedules.karras_sigmas(cfg.N, model.sigma_min, model.sigma_max, rho)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         return losses.consistency_distillation_loss(model, target.model, teacher, x0, sigmas, ode_step=ode_step, generator=gen)
 
-    def after_step(step):
-        target.update(model, cfg.target_decay)
-        ema.update(model)
-
-    start = time.perf_counter()
-    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "distill", progress)
-    return Trained(ema.model, model, history, time.perf_counter() - start)
+    return fit(model, loss, pool, cfg, "distill", after_step=lambda step, _: target.update(model, cfg.target_decay),
+               progress=progress)
 
 
 def train_consistency(
@@ -164,7 +183,7 @@ def train_consistency(
     curriculum: Callable[..., int] = schedules.ct_curriculum, target_decay: Callable[..., float] = ct_target_decay,
     distance: losses.Distance = losses.pseudo_huber_distance, levels: losses.LevelSampler = losses.uniform_levels,
     weighting: losses.Weighting = losses.uniform_weighting, loss: CTLoss | None = None, init: nn.Module | None = None,
-    noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+    noise: NoiseConfig = NoiseConfig(), net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
 ) -> Trained:
     """Consistency training without a teacher (Song et al. 2023, Alg. 3); introduced in notebook 03.
 
@@ -172,20 +191,17 @@ def train_consistency(
     target_decay(N, s0, mu0). ``init`` (a teacher or consistency model) copies its backbone first.
     ``loss(model, target_model, x0, sigmas, generator)`` replaces losses.consistency_training_loss and
     its distance, levels and weighting (notebook 05, Exercise 1, trains with the student's own loss).
-    The distance defaults to pseudo-Huber (Song & Dhariwal 2023): in a 3,000-step run on two moons it
-    brought 2-step samples from ~2.9x to ~1.9x the noise floor compared with L2 (pass l2_distance for the
-    original paper's choice).
+    The distance defaults to pseudo-Huber (Song & Dhariwal 2023); pass l2_distance for the original paper's
+    choice (notebook 06 compares them).
     """
-    pool = _pool(data, seed)
-    noise = noise or noise_config_for(pool.points)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = Pool(data, seed), seeded(seed)
+    noise = noise_config_for(pool.points, noise)
     if init is not None:
         backbone = frozen_copy(init.backbone).train().requires_grad_(True)
     else:
         backbone = NoiseConditionedMLP(pool.points.shape[1], net)
     model = ConsistencyFunction(backbone, noise.sigma_data, noise.sigma_min, noise.sigma_max)
-    target, ema = TargetEMA(model), EvalEMA(model, cfg.eval_decay)
+    target = TargetEMA(model)
     grids: dict[int, torch.Tensor] = {}
 
     def grid(step: int) -> torch.Tensor:
@@ -194,36 +210,28 @@ def train_consistency(
             grids[N] = schedules.karras_sigmas(N, noise.sigma_min, noise.sigma_max, noise.rho)
         return grids[N]
 
-    def loss_fn(step, x0):
+    def step_loss(step, x0):
         if loss is not None:
             return loss(model, target.model, x0, grid(step), gen)
         return losses.consistency_training_loss(
             model, target.model, x0, grid(step), distance=distance, levels=levels, weighting=weighting, generator=gen)
 
-    def after_step(step):
+    def after_step(step, _):
         target.update(model, target_decay(len(grid(step)), cfg.s0, cfg.mu0))
-        ema.update(model)
 
-    start = time.perf_counter()
-    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "consistency training", progress)
-    return Trained(ema.model, model, history, time.perf_counter() - start)
+    return fit(model, step_loss, pool, cfg, "consistency training", after_step=after_step, progress=progress)
 
 
 def distillation_step(model: nn.Module, target: TargetEMA, ema: EvalEMA, optimizer: torch.optim.Optimizer,
                       loss_fn: Callable[[nn.Module, nn.Module, torch.Tensor], torch.Tensor], x0: torch.Tensor,
                       target_decay: float) -> float:
-    """One step of Algorithm 2 as :func:`train_distillation` takes it (notebook 02's exercise); returns the loss.
+    """One step of Song et al. 2023's Alg. 2 as :func:`train_distillation` takes it (notebook 02's exercise); returns the loss.
 
     ``loss_fn(model, target_model, x0)`` draws the levels and the noise itself (the teacher, the grid and the
     generator are bound in it). The optimizer steps the online model; then the target EMA and the evaluation EMA
     follow the new weights.
     """
-    loss = loss_fn(model, target.model, x0)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"distillation: loss became {loss.item()}; lower the learning rate")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    value = optimizer_step(optimizer, loss_fn(model, target.model, x0), "distillation")
     target.update(model, target_decay)
     ema.update(model)
-    return loss.item()
+    return value

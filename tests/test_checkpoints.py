@@ -13,6 +13,7 @@ import torch
 from cmlesson import checkpoints, data, metrics, samplers, yardstick
 from cmlesson.frontier import lcm, trigflow
 from cmlesson.frontier.classifier import DigitClassifier
+from cmlesson.frontier.guidance import ConditionedMLP
 from cmlesson.frontier.latent import PCACodec
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 from cmlesson.training import Trained
@@ -21,12 +22,14 @@ from cmlesson.training import Trained
 @pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction),
                                        ("ict", ConsistencyFunction), ("sct_prior", trigflow.TrigFlowConsistency),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
-                                       ("digits_lcm", lcm.ConditionalConsistencyFunction)])
+                                       ("digits_lcm", ConsistencyFunction)])
 def test_load_returns_a_frozen_model_of_the_right_kind(name, cls):
     model = checkpoints.load(name)
     assert isinstance(model, cls)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
     assert all(p.dtype == torch.float32 for p in model.parameters())
+    if name == "digits_lcm":  # conditioned on the digit and on the guidance scale
+        assert isinstance(model.backbone, ConditionedMLP) and model.backbone.guidance is not None
 
 
 def test_files_are_small_and_match_the_manifest():

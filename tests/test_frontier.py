@@ -19,6 +19,8 @@ from cmlesson.authoring import bench_frontier
 from cmlesson.config import MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutConfig
 from cmlesson.frontier import flowmap, meanflow, shortcut, trigflow
 from cmlesson.grading.exercises._fixtures import GaussianDenoiser
+from cmlesson.networks import ResidualMLP
+from cmlesson.parameterization import per_row
 
 torch.set_default_dtype(torch.float32)
 S = 0.6  # std of the Gaussian data N(0, S^2 I) below
@@ -53,7 +55,7 @@ class ExactAverageVelocity(nn.Module):
         self.scale = 1.0
 
     def forward(self, z, t, h):
-        t, h = flowmap._rows(t, z), flowmap._rows(h, z)
+        t, h = per_row(t, z), per_row(h, z)
         return exact_u(z, t - h, t)
 
 
@@ -64,6 +66,18 @@ def times(n, seed, lo=0.05):
 
 
 # --- flow maps -------------------------------------------------------------------------------------------------
+
+def test_two_time_mlp_is_the_course_residual_mlp_with_two_time_embeddings():
+    """TwoTimeMLP is networks.ResidualMLP with embeddings e(t) and e(h) (its state-dict keys unchanged), and
+    u = 0 at start: the output layer is zero."""
+    net = flowmap.TwoTimeMLP(2, SMALL)
+    assert isinstance(net, ResidualMLP)
+    assert list(net.state_dict()) == ["embed_t.0.freqs", "embed_t.1.weight", "embed_t.1.bias", "embed_h.0.freqs",
+                                      "embed_h.1.weight", "embed_h.1.bias", "inp.weight", "inp.bias", "layers.0.weight",
+                                      "layers.0.bias", "out.weight", "out.bias"]
+    z = torch.randn(5, 2)
+    assert torch.equal(net(z, torch.rand(5), torch.rand(5)), torch.zeros(5, 2))
+
 
 def test_exact_average_velocity_is_the_mean_of_the_velocity_along_the_path():
     """The fixture itself: (t - r) u = the integral of v along the ODE path from t down to r (fine Euler)."""
@@ -154,7 +168,7 @@ def test_renoise_sampler_re_noises_around_the_models_centre_and_scale():
         center, scale = torch.tensor([2.0, -1.0]), 3.0
 
         def forward(self, z, t, h):
-            return (z - self.center) / flowmap._rows(t, z)[:, None]  # z - t u = c: every jump lands on the centre
+            return (z - self.center) / per_row(t, z)[:, None]  # z - t u = c: every jump lands on the centre
 
     seen = []
     x = torch.zeros(4, 2)

@@ -8,17 +8,19 @@ import torch
 from cmlesson import samplers
 from cmlesson.config import GuidedTeacherConfig, NetworkConfig
 from cmlesson.frontier import guidance
-from cmlesson.frontier.guidance import NULL_LABEL, ConditionalEDMDenoiser, ConditionedMLP, Guided
+from cmlesson.frontier.guidance import NULL_LABEL, ConditionedMLP, Guided
+from cmlesson.networks import NoiseConditionedMLP, ResidualMLP
+from cmlesson.parameterization import EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)
 
 
-def random_denoiser(seed: int = 0, dim: int = 3) -> ConditionalEDMDenoiser:
+def random_denoiser(seed: int = 0, dim: int = 3) -> EDMDenoiser:
     torch.manual_seed(seed)
     net = ConditionedMLP(dim, TINY)
     torch.nn.init.normal_(net.out.weight, std=0.5)
     torch.nn.init.normal_(net.label.weight, std=1.0)
-    return ConditionalEDMDenoiser(net, 0.5, 0.002, 80.0).eval()
+    return EDMDenoiser(net, 0.5, 0.002, 80.0).eval()
 
 
 @pytest.fixture
@@ -94,6 +96,20 @@ def test_labelled_pool_keeps_each_image_with_its_label():
     assert torch.equal(by, y[rows])
     with pytest.raises(ValueError, match="labels must have shape"):
         guidance.labelled_pool(x, y[:10], seed=0)
+
+
+def test_conditioned_mlp_is_the_course_residual_mlp_with_label_and_w_embeddings():
+    """ConditionedMLP is networks.ResidualMLP with e = e_noise + e_label (+ e_w), its state-dict keys those of the
+    shipped digits checkpoint; with a zero label embedding and no w it is NoiseConditionedMLP with the same weights."""
+    net = ConditionedMLP(3, TINY, guidance_embedding=True)
+    assert isinstance(net, ResidualMLP)
+    assert list(net.state_dict())[:7] == ["embed.0.freqs", "embed.1.weight", "embed.1.bias", "label.weight",
+                                          "guidance.0.freqs", "guidance.1.weight", "guidance.1.bias"]
+    plain, cond = NoiseConditionedMLP(3, TINY), ConditionedMLP(3, TINY)
+    torch.nn.init.normal_(plain.out.weight)
+    cond.load_state_dict({**plain.state_dict(), "label.weight": torch.zeros(11, TINY.hidden)})
+    x, c = torch.randn(4, 3), torch.randn(4)
+    assert torch.equal(cond(x, c, torch.arange(4)), plain(x, c))
 
 
 def test_guidance_backbone_refuses_a_missing_w():

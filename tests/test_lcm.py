@@ -9,7 +9,7 @@ from torch import nn
 from cmlesson import losses, samplers, schedules
 from cmlesson.config import GuidedTeacherConfig, LCMConfig, NetworkConfig
 from cmlesson.frontier import guidance, lcm
-from cmlesson.frontier.guidance import ConditionalEDMDenoiser, ConditionedMLP
+from cmlesson.frontier.guidance import ConditionedMLP
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)
@@ -61,7 +61,7 @@ def test_lcm_loss_at_k1_and_w1_equals_the_plain_cd_loss(make_backbone):
 @torch.no_grad()
 def test_lcm_target_is_the_target_net_after_one_guided_heun_step():
     torch.manual_seed(0)
-    teacher = ConditionalEDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
+    teacher = EDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
     nn.init.normal_(teacher.backbone.out.weight, std=0.5)
     nn.init.normal_(teacher.backbone.label.weight)
     target = lcm.consistency_model_from(teacher, 4.0)
@@ -81,7 +81,7 @@ def test_lcm_target_is_the_target_net_after_one_guided_heun_step():
 @torch.no_grad()
 def test_cm_starts_as_a_consistency_function_of_the_teachers_backbone_whatever_w():
     torch.manual_seed(0)
-    teacher = ConditionalEDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
+    teacher = EDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
     nn.init.normal_(teacher.backbone.out.weight, std=0.5)
     cm = lcm.consistency_model_from(teacher, 4.0)
     x, y = torch.randn(4, 3), torch.tensor([1, 2, 3, 4])
@@ -92,7 +92,7 @@ def test_cm_starts_as_a_consistency_function_of_the_teachers_backbone_whatever_w
 
 def test_bound_model_runs_in_the_course_sampler():
     torch.manual_seed(0)
-    teacher = ConditionalEDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
+    teacher = EDMDenoiser(ConditionedMLP(3, TINY), 0.5, 0.002, 80.0).eval()
     cm = lcm.consistency_model_from(teacher, 4.0).eval()
     x = samplers.noise(6, 3, 80.0, torch.Generator().manual_seed(0))
     out = lcm.sample_guided_consistency(cm, x, [80.0, 1.0], 3, 2.0, generator=torch.Generator().manual_seed(1))

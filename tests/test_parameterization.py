@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cmlesson.parameterization import (
     ConsistencyFunction,
     EDMDenoiser,
+    append_dims,
     c_in,
     c_noise,
     c_out,
@@ -21,6 +22,7 @@ from cmlesson.parameterization import (
     edm_c_skip,
     lesson_c_out,
     lesson_c_skip,
+    per_row,
 )
 
 sigma_mins = st.floats(1e-4, 0.1)
@@ -100,6 +102,46 @@ def test_sigma_of_wrong_shape_is_rejected(make_backbone):
     f = ConsistencyFunction(make_backbone(0), 0.5, 0.002, 80.0)
     with pytest.raises(ValueError, match=r"sigma must be a number or have shape \(4,\), got \(3,\)"):
         f(torch.zeros(4, 2), torch.ones(3))
+
+
+class Recorder(torch.nn.Module):
+    """F(x_in, c_noise, **conditions) = x_in; records the conditions it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x_in, c_noise, **conditions):
+        self.seen.append(conditions)
+        return x_in
+
+
+@pytest.mark.parametrize("wrapper", [ConsistencyFunction, EDMDenoiser])
+def test_label_and_w_are_passed_to_the_backbone_one_per_row(wrapper):
+    """Without conditions the backbone is called as F(x_in, c_noise); a label and w (numbers or one per row) reach
+    it as (batch,) tensors, the label as integers; the output does not depend on them for this backbone."""
+    f, x = wrapper(Recorder(), 0.5, 0.002, 80.0), torch.randn(3, 2)
+    plain = f(x, 1.0)
+    assert f.backbone.seen == [{}]
+    assert torch.equal(f(x, 1.0, 7, 2.5), plain)
+    assert torch.equal(f(x, 1.0, torch.tensor([1, 2, 3]), torch.tensor([0.0, 1.0, 2.0])), plain)
+    (a, b) = f.backbone.seen[1:]
+    assert torch.equal(a["label"], torch.tensor([7, 7, 7])) and torch.equal(a["w"], torch.full((3,), 2.5))
+    assert a["label"].dtype == torch.long and torch.equal(b["label"], torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"label must be a number or have shape \(3,\), got \(2,\)"):
+        f(x, 1.0, torch.tensor([1, 2]))
+
+
+def test_append_dims_and_per_row():
+    """append_dims adds trailing singleton dimensions (never removes any); per_row broadcasts a number to the batch."""
+    v = torch.arange(3.0)
+    assert append_dims(v, 4).shape == (3, 1, 1, 1) and torch.equal(append_dims(v, 1), v)
+    assert append_dims(torch.tensor(2.0), 2).shape == (1, 1)
+    with pytest.raises(ValueError, match="more than target_dims"):
+        append_dims(torch.zeros(2, 2), 1)
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    assert torch.equal(per_row(0.5, x), torch.full((3,), 0.5, dtype=torch.float64))
+    assert per_row(v, x).dtype == torch.float64 and per_row(2, x, dtype=torch.long).dtype == torch.long
 
 
 # --- coefficients ------------------------------------------------------------------------------------

@@ -9,8 +9,21 @@ import pytest
 import torch
 
 from cmlesson import cpus, data, losses, metrics, samplers, schedules, training
-from cmlesson.config import ConsistencyTrainingConfig, DistillConfig, NetworkConfig, TeacherConfig
+from cmlesson.config import (
+    AutoencoderConfig,
+    ConsistencyTrainingConfig,
+    DistillConfig,
+    GuidedTeacherConfig,
+    LCMConfig,
+    MeanFlowConfig,
+    NetworkConfig,
+    NoiseConfig,
+    SCTConfig,
+    ShortcutConfig,
+    TeacherConfig,
+)
 from cmlesson.ema import no_target_decay
+from cmlesson.frontier import guidance, latent, lcm, meanflow, shortcut, trigflow
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)
@@ -59,18 +72,50 @@ def test_training_runs_on_train_threads_and_restores_the_count(moons):
         seen.append(torch.get_num_threads())
         return x0.sum() * 0 + torch.nn.Parameter(torch.ones(())).sum()
 
-    model = torch.nn.Linear(1, 1)
+    model, cfg = torch.nn.Linear(1, 1), TeacherConfig(steps=3, batch=4, lr=1e-3, warmup=1)
     before = torch.get_num_threads()
     with cpus.torch_threads(2):
-        training._fit(model, loss_fn, 3, 4, 1e-3, 1, data.Pool(moons), lambda step: None, "t", False)
+        training.fit(model, loss_fn, data.Pool(moons), cfg, "t", progress=False)
         assert seen == [cpus.TRAIN_THREADS] * 3
         assert torch.get_num_threads() == 2
         with pytest.raises(FloatingPointError):
-            training._fit(model, lambda step, x0: torch.tensor(float("nan")), 1, 4, 1e-3, 1, data.Pool(moons),
-                          lambda step: None, "t", False)
+            training.fit(model, lambda step, x0: torch.tensor(float("nan")), data.Pool(moons), cfg, "t", progress=False)
         assert torch.get_num_threads() == 2
         assert training.side_by_side(torch.get_num_threads, torch.get_num_threads) == [cpus.TRAIN_THREADS] * 2
     assert torch.get_num_threads() == before
+
+
+class ReachedFitError(Exception):
+    """Raised by the stand-in for training.fit: the trainer got as far as the loop."""
+
+
+def test_every_trainer_trains_through_fit(moons, smoke_teacher, monkeypatch):
+    """All nine trainers hand their model, pool and config to training.fit, so the loop, the progress bar, the thread
+    count, the evaluation EMA and the timing are one piece of code (a trainer with its own loop fails here)."""
+    reached = []
+
+    def stand_in(model, loss, pool, cfg, desc, **kwargs):
+        reached.append(cfg)
+        raise ReachedFitError
+
+    monkeypatch.setattr(training, "fit", stand_in)
+    x, y = torch.randn(40, 3), torch.arange(40) % 10
+    cond_teacher = EDMDenoiser(guidance.ConditionedMLP(3, TINY), 0.5, 0.002, 80.0)
+    runs = [
+        (TeacherConfig(), lambda cfg: training.train_teacher(moons, cfg, net=TINY, progress=False)),
+        (DistillConfig(), lambda cfg: training.train_distillation(smoke_teacher.model, moons, cfg, progress=False)),
+        (ConsistencyTrainingConfig(), lambda cfg: training.train_consistency(moons, cfg, net=TINY, progress=False)),
+        (SCTConfig(), lambda cfg: trigflow.train_scm(moons, cfg, net=TINY, progress=False)),
+        (ShortcutConfig(), lambda cfg: shortcut.train_shortcut(moons, cfg, net=TINY, progress=False)),
+        (MeanFlowConfig(), lambda cfg: meanflow.train_meanflow(moons, cfg, net=TINY, progress=False)),
+        (GuidedTeacherConfig(), lambda cfg: guidance.train_conditional_teacher(x, y, cfg, net=TINY, progress=False)),
+        (LCMConfig(), lambda cfg: lcm.train_lcm(cond_teacher, x, y, cfg, progress=False)),
+        (AutoencoderConfig(), lambda cfg: latent.train_autoencoder(x, 2, cfg, progress=False)),
+    ]
+    for cfg, train in runs:
+        with pytest.raises(ReachedFitError):
+            train(cfg)
+    assert reached == [cfg for cfg, _ in runs]
 
 
 def test_teacher_smoke(smoke_teacher):
@@ -83,6 +128,22 @@ def test_teacher_smoke(smoke_teacher):
     assert not torch.equal(params(t.model), params(t.online))
     assert all(not p.requires_grad for p in t.model.parameters())
     assert t.model.sigma_data == pytest.approx(data.estimate_sigma_data(data.sample("moons", 500, seed=0)))
+
+
+def test_a_noise_config_without_sigma_data_is_filled_from_the_data(moons):
+    """noise=NoiseConfig() means sigma_data = std(data) for every trainer that takes noise= (not a silent 0.5);
+    an explicit sigma_data is kept, by the trainers and by noise_config_for."""
+    estimate = data.estimate_sigma_data(moons)
+    x, y = torch.randn(40, 3), torch.arange(40) % 10
+    for noise, expected in ((NoiseConfig(), estimate), (NoiseConfig(sigma_data=0.3), 0.3)):
+        assert training.noise_config_for(moons, noise).sigma_data == pytest.approx(expected)
+        runs = (training.train_teacher(moons, TeacherConfig(steps=1, batch=8), noise=noise, net=TINY, progress=False),
+                training.train_consistency(moons, ConsistencyTrainingConfig(steps=1, batch=8), noise=noise, net=TINY,
+                                           progress=False))
+        assert [t.model.sigma_data for t in runs] == pytest.approx([expected, expected])
+    cond = guidance.train_conditional_teacher(x, y, GuidedTeacherConfig(steps=1, batch=8), noise=NoiseConfig(), net=TINY,
+                                              progress=False)
+    assert cond.model.sigma_data == pytest.approx(data.estimate_sigma_data(x))
 
 
 def test_teacher_is_deterministic(moons, smoke_teacher):

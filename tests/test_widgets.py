@@ -286,13 +286,13 @@ def digit_models():
     """A random tiny guided consistency model on a 20-number PCA code of the digits, and a random classifier."""
     from cmlesson import data
     from cmlesson.frontier import classifier, latent, lcm
-    from cmlesson.frontier.guidance import ConditionalEDMDenoiser, ConditionedMLP
+    from cmlesson.frontier.guidance import ConditionedMLP
 
     torch.manual_seed(0)
     backbone = ConditionedMLP(20, widgets_tiny_net())
     nn.init.normal_(backbone.out.weight, std=0.3)
     nn.init.normal_(backbone.label.weight)
-    cm = lcm.consistency_model_from(ConditionalEDMDenoiser(backbone, 1.0, 0.002, 80.0), 4.0).eval()
+    cm = lcm.consistency_model_from(EDMDenoiser(backbone, 1.0, 0.002, 80.0), 4.0).eval()
     nn.init.normal_(cm.backbone.guidance[1].weight)
     x, _ = data.digits()
     return cm, latent.PCACodec.fit(x[:300], 20), classifier.DigitClassifier().eval()

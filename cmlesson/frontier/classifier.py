@@ -17,7 +17,7 @@ CONFIDENT = 0.9  # a reading counts as confident at max_c p(c | x) >= 0.9 (noteb
 
 
 class DigitClassifier(nn.Module):
-    """p(c | x) = softmax(W2 ReLU(W1 x + b1) + b2): a one-hidden-layer perceptron (Rumelhart et al. 1986)."""
+    """p(c | x) = softmax(W2 ReLU(W1 x + b1) + b2): a one-hidden-layer perceptron (Rumelhart et al. 1986; notebook 07)."""
 
     def __init__(self, hidden: int = 64, n_pixels: int = 64, n_classes: int = 10):
         super().__init__()

@@ -20,40 +20,26 @@ from torch import nn
 from .. import validate
 from ..config import NetworkConfig
 from ..data import estimate_sigma_data
-from ..networks import FourierEmbedding
+from ..networks import ResidualMLP, fourier_embedding
+from ..parameterization import append_dims, per_row
 from ..samplers import Callback
 
 
-class TwoTimeMLP(nn.Module):
-    """The course's residual MLP with two time inputs: h <- h + SiLU(W h + e(t, h)), e = SiLU(A phi(t) + B phi(h))."""
+class TwoTimeMLP(ResidualMLP):
+    """u_net(x, t, h): the course's residual MLP with e = SiLU(A phi(t) + B phi(h)) (Geng et al. 2025; notebook 08)."""
 
     def __init__(self, data_dim: int = 2, cfg: NetworkConfig = NetworkConfig()):
-        super().__init__()
-        data_dim = validate.int_at_least("data_dim", data_dim, 1)
-        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
-        self.embed_t = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
-        self.embed_h = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden))
-        self.inp = nn.Linear(data_dim, hidden)
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
-        self.out = nn.Linear(hidden, data_dim)
-        nn.init.zeros_(self.out.weight)  # u = 0 at start
-        nn.init.zeros_(self.out.bias)
+        super().__init__(data_dim, cfg, embed_t=fourier_embedding(cfg), embed_h=fourier_embedding(cfg))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        e = nn.functional.silu(self.embed_t(t) + self.embed_h(h))  # (batch, hidden)
-        y = nn.functional.silu(self.inp(x) + e)
-        for layer in self.layers:
-            y = y + nn.functional.silu(layer(y) + e)
-        return self.out(y)  # (batch, data_dim)
+    def embedding(self, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return nn.functional.silu(self.embed_t(t) + self.embed_h(h))
 
 
 class AverageVelocity(nn.Module):
     """u(z, t, h) = s net((z - c) / s, t, h): the average velocity over [t - h, t] in data units (Geng et al. 2025, Eq. 1).
 
     c and s are the data's mean and pooled standard deviation, so that the noise end z_1 = c + s e matches
-    the data's scale and the network sees unit-variance inputs.
+    the data's scale and the network sees unit-variance inputs. Introduced in notebook 08.
     """
 
     def __init__(self, net: nn.Module, center: torch.Tensor, scale: float):
@@ -63,52 +49,39 @@ class AverageVelocity(nn.Module):
         self.scale = validate.positive_float("scale", scale)
 
     def forward(self, z: torch.Tensor, t: torch.Tensor | float, h: torch.Tensor | float) -> torch.Tensor:
-        t, h = _rows(t, z), _rows(h, z)
+        t, h = per_row(t, z, "t"), per_row(h, z, "h")
         return self.scale * self.net((z - self.center) / self.scale, t, h)
 
 
 def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig()) -> AverageVelocity:
-    """A fresh AverageVelocity model for ``data``: centre and scale estimated from it, a zero-output TwoTimeMLP."""
+    """A fresh AverageVelocity for ``data``: c = mean(data), s = std(data - c), a zero-output TwoTimeMLP (notebook 08)."""
     data = validate.points_2d("data", data, dim=None)
     return AverageVelocity(TwoTimeMLP(data.shape[1], net), data.mean(0), estimate_sigma_data(data - data.mean(0)))
 
 
-def _rows(v, z: torch.Tensor) -> torch.Tensor:
-    """A number or a (batch,) tensor as a (batch,) tensor of z's dtype."""
-    v = torch.as_tensor(v, dtype=z.dtype, device=z.device)
-    if v.ndim == 0:
-        v = v.expand(z.shape[0])
-    if v.shape != (z.shape[0],):
-        raise ValueError(f"times must be a number or have shape ({z.shape[0]},), got {tuple(v.shape)}")
-    return v
-
-
 def interpolate(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023)."""
-    t = t.reshape(-1, *([1] * (x0.ndim - 1)))
+    """z_t = (1 - t) x0 + t noise (rectified flow / flow matching, Lipman et al. 2023; Liu et al. 2023; notebook 08)."""
+    t = append_dims(t, x0.ndim)
     return (1 - t) * x0 + t * noise
 
 
 def noise(model: AverageVelocity, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The sampler's start z_1 = c + s e, e ~ N(0, I): shape (n, d)."""
+    """z_1 = c + s e, e ~ N(0, I): the sampler's start, the noise end of flow matching in data units, (n, d) (notebook 08)."""
     n = validate.int_at_least("n", n, 1)
     e = torch.randn(n, model.center.numel(), generator=generator)
     return model.center + model.scale * e
 
 
 def uniform_times(steps: int) -> list[float]:
-    """1, 1 - 1/steps, ..., 0: equal jumps (the shortcut model's grid when steps is a power of two)."""
+    """1, 1 - 1/steps, ..., 0: equal jumps, the shortcut model's grid for steps = 2^k (Frans et al. 2024; notebook 08)."""
     steps = validate.int_at_least("steps", steps, 1)
     return [1 - i / steps for i in range(steps)] + [0.0]
 
 
 def renoise_times(steps: int, t_mid: float = 0.125) -> list[float]:
-    """1, then steps - 1 re-noising times t_mid, t_mid / 2, ... (notebook 08, §9): on the shortcut model's grid when t_mid is.
+    """1, then steps - 1 re-noising times t_mid, t_mid / 2, ...: on the shortcut model's grid when t_mid is (notebook 08, §9).
 
-    Chosen by measurement on held-out seeds (sampling seeds 1000+, references 40,000+, not the yardstick's), two training
-    seeds of the default ShortcutConfig. 2 steps: 1.21x / 1.19x the floor at t_mid = 1/8, against 1.23x / 1.20x at 1/4,
-    1.26x at 1/16, 1.31x at 1/2, 1.43x / 1.39x at 3/8 (off the grid), and 1.33x / 1.34x for the path 1 -> 1/2 -> 0.
-    Halving onwards: 3 steps 1.19x / 1.16x, 4 steps 1.18x / 1.15x (4 jumps along the path: 1.24x / 1.21x).
+    The times of :func:`sample_flowmap_renoise` (Song et al. 2023, Alg. 1); notebook 08 measures the choice of t_mid.
     """
     steps = validate.int_at_least("steps", steps, 1)
     if isinstance(t_mid, bool) or not isinstance(t_mid, (int, float)) or not 0 < t_mid < 1:
@@ -130,6 +103,7 @@ def sample_flowmap(model, x: torch.Tensor, ts, *, generator: torch.Generator | N
 
     Deterministic: ``generator`` is accepted for the common signature. ``callback`` gets
     ``{"i", "x", "t", "t_next", "denoised"}`` after each jump, ``denoised`` being the jump from t straight to 0.
+    Introduced in notebook 08.
     """
     ts = _check_times(ts)
     for i in range(len(ts) - 1):
@@ -149,7 +123,7 @@ def sample_flowmap_renoise(model, x: torch.Tensor, ts, *, generator: torch.Gener
     Every jump goes straight to 0; fresh noise e ~ N(0, I) (from ``generator``) carries the sample back up to the
     next time. ``ts`` decreases in (0, 1]. ``callback`` gets ``{"i", "x", "t", "t_next", "denoised"}`` after each jump:
     ``x`` the point the jump started from (at ``t``), ``denoised`` where it landed (at 0), ``t_next`` the time the
-    next jump starts from (0 after the last), as in :func:`trigflow.sample_trigflow`.
+    next jump starts from (0 after the last), as in :func:`trigflow.sample_trigflow`. Introduced in notebook 08.
     """
     ts = torch.as_tensor(ts, dtype=torch.float32).flatten()
     if ts.numel() < 1 or not torch.isfinite(ts).all() or ts.max() > 1 or ts.min() <= 0 or (ts[1:] >= ts[:-1]).any():

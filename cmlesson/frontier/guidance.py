@@ -11,101 +11,64 @@ sampler of :mod:`cmlesson.samplers` runs on it unchanged.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
-from .. import validate
+from .. import training, validate
 from ..config import GuidedTeacherConfig, NetworkConfig, NoiseConfig
 from ..data import Pool
-from ..ema import EvalEMA
-from ..networks import FourierEmbedding
-from ..parameterization import _as_column, c_in, c_noise, edm_c_out, edm_c_skip
-from ..training import Trained, _fit, noise_config_for
+from ..networks import ResidualMLP, fourier_embedding
+from ..parameterization import EDMDenoiser, append_dims, per_row
 
 N_CLASSES = 10  # the ten digits
 NULL_LABEL = N_CLASSES  # the "no label" token: index 10 of the label embedding
 
 
-class ConditionedMLP(nn.Module):
-    """Residual MLP F(x, c_noise, label[, w]): h <- h + SiLU(W h + e), e = e_noise + e_label (+ e_w); output starts at zero.
+class ConditionedMLP(ResidualMLP):
+    """F(x, c_noise, label[, w]): the course's residual MLP with e = e_noise + e_label (+ e_w) (Ho & Salimans 2022).
 
     ``guidance_embedding=True`` adds Fourier features of the guidance scale w (Luo et al. 2023, arXiv:2310.04378,
     Sec. 4.2: the consistency model is conditioned on w); its last layer starts at zero, so a copy of a teacher's
-    weights computes exactly the teacher's function at first.
+    weights computes exactly the teacher's function at first. Introduced in notebook 09.
     """
 
     def __init__(self, data_dim: int, cfg: NetworkConfig = NetworkConfig(), n_classes: int = N_CLASSES,
                  guidance_embedding: bool = False, max_guidance: float = 8.0):
-        super().__init__()
-        data_dim = validate.int_at_least("data_dim", data_dim, 1)
-        hidden = validate.int_at_least("hidden", cfg.hidden, 1)
-        depth = validate.int_at_least("depth", cfg.depth, 1)
-        emb_dim = validate.int_at_least("emb_dim", cfg.emb_dim, 2)
-        self.n_classes = validate.int_at_least("n_classes", n_classes, 1)
-        self.cfg = cfg
-        self.embed = nn.Sequential(FourierEmbedding(emb_dim, cfg.max_freq), nn.Linear(emb_dim, hidden), nn.SiLU())
-        self.label = nn.Embedding(self.n_classes + 1, hidden)  # the last row is the "no label" token
-        self.guidance = None
+        n_classes = validate.int_at_least("n_classes", n_classes, 1)
+        max_guidance = validate.positive_float("max_guidance", max_guidance) if guidance_embedding else None
+        super().__init__(data_dim, cfg, embed=fourier_embedding(cfg, silu=True),
+                         label=nn.Embedding(n_classes + 1, cfg.hidden),  # the last row is the "no label" token
+                         guidance=fourier_embedding(cfg, 1.0, zero=True) if guidance_embedding else None)
+        self.n_classes, self.cfg = n_classes, cfg
         if guidance_embedding:
-            self.max_guidance = validate.positive_float("max_guidance", max_guidance)
-            self.guidance = nn.Sequential(FourierEmbedding(emb_dim, 1.0), nn.Linear(emb_dim, hidden))
-            nn.init.zeros_(self.guidance[1].weight)
-            nn.init.zeros_(self.guidance[1].bias)
-        self.inp = nn.Linear(data_dim, hidden)
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
-        self.out = nn.Linear(hidden, data_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+            self.max_guidance = max_guidance
 
-    def forward(self, x: torch.Tensor, c_noise: torch.Tensor, label: torch.Tensor,
-                w: torch.Tensor | None = None) -> torch.Tensor:
+    def embedding(self, c_noise: torch.Tensor, label: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         e = self.embed(c_noise) + self.label(label)  # (batch, hidden)
         if self.guidance is not None:
             if w is None:
                 raise ValueError("this backbone is conditioned on the guidance scale: pass w")
             e = e + self.guidance(w / self.max_guidance)
-        h = nn.functional.silu(self.inp(x) + e)
-        for layer in self.layers:
-            h = h + nn.functional.silu(layer(h) + e)
-        return self.out(h)
-
-
-class ConditionalEDMDenoiser(nn.Module):
-    """D(x, sigma, label) = c_skip x + c_out F(c_in x, c_noise, label) (Karras et al. 2022, arXiv:2206.00364, Eq. 7)."""
-
-    def __init__(self, backbone: nn.Module, sigma_data: float, sigma_min: float, sigma_max: float):
-        super().__init__()
-        self.backbone = backbone
-        self.sigma_data = validate.positive_float("sigma_data", sigma_data)
-        self.sigma_min, self.sigma_max = validate.sigma_range(sigma_min, sigma_max)
-
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | float, label: torch.Tensor) -> torch.Tensor:
-        s = _as_column(sigma, x)
-        F_x = self.backbone(c_in(s, self.sigma_data) * x, c_noise(s).flatten(), _labels(label, x))
-        return edm_c_skip(s, self.sigma_data) * x + edm_c_out(s, self.sigma_data) * F_x
+        return e
 
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
-    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6)."""
-    w = torch.as_tensor(w, dtype=d_cond.dtype)
-    if w.ndim:
-        w = w.reshape(-1, *([1] * (d_cond.ndim - 1)))
+    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, Eq. 6; notebook 09)."""
+    w = append_dims(torch.as_tensor(w, dtype=d_cond.dtype), d_cond.ndim)
     return d_uncond + w * (d_cond - d_uncond)
 
 
 def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Tensor, w) -> torch.Tensor:
-    """:func:`guided` with both denoiser calls in one batch: D(x, sigma | label) and D(x, sigma | no label)."""
+    """:func:`guided` of D(x, sigma | label) and D(x, sigma | no label), one batch (Ho & Salimans 2022; notebook 09)."""
     n = x.shape[0]
-    s = _as_column(sigma, x).flatten()
-    labels = _labels(label, x)
+    s = per_row(sigma, x)
+    labels = per_row(label, x, "label", torch.long)
     both = denoiser(torch.cat([x, x]), torch.cat([s, s]), torch.cat([labels, torch.full_like(labels, NULL_LABEL)]))
     return guided(both[n:], both[:n], w)
 
 
 class Guided(nn.Module):
-    """The guided denoiser D_w(x, sigma) for fixed labels and w, with the plain ``denoiser(x, sigma)`` signature."""
+    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (Ho & Salimans 2022, Eq. 6; notebook 09)."""
 
     def __init__(self, denoiser: nn.Module, label: torch.Tensor | int, w: torch.Tensor | float):
         super().__init__()
@@ -117,7 +80,7 @@ class Guided(nn.Module):
 
 
 def drop_labels(labels: torch.Tensor, share: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each label replaced by NULL_LABEL with probability ``share`` (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1, p_uncond)."""
+    """Each label replaced by NULL_LABEL with probability ``share`` (Ho & Salimans 2022, Alg. 1, p_uncond; notebook 09)."""
     share = validate.fraction("share", share, closed_right=True)
     drop = torch.rand(labels.shape, generator=generator) < share
     return torch.where(drop, torch.full_like(labels, NULL_LABEL), labels)
@@ -125,15 +88,15 @@ def drop_labels(labels: torch.Tensor, share: float, generator: torch.Generator |
 
 def conditional_edm_loss(denoiser: nn.Module, x0: torch.Tensor, labels: torch.Tensor, P_mean: float, P_std: float,
                          generator: torch.Generator | None = None) -> torch.Tensor:
-    """E lambda(s) ||D(x0 + s z, s, label) - x0||^2, ln s ~ N(P_mean, P_std^2) (Karras et al. 2022, arXiv:2206.00364, Eq. 8)."""
+    """E lambda(s) ||D(x0 + s z, s, label) - x0||^2, ln s ~ N(P_mean, P_std^2) (Karras et al. 2022, Eq. 8; notebook 09)."""
     sigma = (P_mean + P_std * torch.randn(x0.shape[0], generator=generator)).exp()
     z = torch.randn(x0.shape, generator=generator)
     weight = (sigma**2 + denoiser.sigma_data**2) / (sigma * denoiser.sigma_data) ** 2
-    return (weight * (denoiser(x0 + sigma[:, None] * z, sigma, labels) - x0).pow(2).mean(1)).mean()
+    return (weight * (denoiser(x0 + append_dims(sigma, x0.ndim) * z, sigma, labels) - x0).pow(2).mean(1)).mean()
 
 
 def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:
-    """Rows [x, label] in one pool, so a batch draws images and their labels together (split by :func:`split_batch`)."""
+    """Rows [x, label] in one data.Pool: a batch draws images with their labels (split by :func:`split_batch`; notebook 09)."""
     x = validate.points_2d("x", x, dim=None)
     if labels.shape != (x.shape[0],):
         raise ValueError(f"labels must have shape ({x.shape[0]},), got {tuple(labels.shape)}")
@@ -141,34 +104,21 @@ def labelled_pool(x: torch.Tensor, labels: torch.Tensor, seed: int) -> Pool:
 
 
 def split_batch(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The (x, labels) of a batch drawn from :func:`labelled_pool`."""
+    """The (x, labels) of a batch drawn from :func:`labelled_pool` (notebook 09)."""
     return batch[:, :-1], batch[:, -1].round().long()
 
 
 def train_conditional_teacher(
     x: torch.Tensor, labels: torch.Tensor, cfg: GuidedTeacherConfig = GuidedTeacherConfig(), *,
-    noise: NoiseConfig | None = None, net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
-) -> Trained:
+    noise: NoiseConfig = NoiseConfig(), net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True,
+) -> training.Trained:
     """A class-conditional EDM teacher with label dropout (Ho & Salimans 2022, arXiv:2207.12598, Alg. 1); notebook 09."""
-    pool = labelled_pool(x, labels, seed)
-    noise = noise or noise_config_for(x)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    model = ConditionalEDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
-    ema = EvalEMA(model, cfg.eval_decay)
+    pool, gen = labelled_pool(x, labels, seed), training.seeded(seed)
+    noise = training.noise_config_for(x, noise)
+    model = EDMDenoiser(ConditionedMLP(x.shape[1], net), noise.sigma_data, noise.sigma_min, noise.sigma_max)
 
-    def loss_fn(step: int, batch: torch.Tensor) -> torch.Tensor:
+    def loss(step: int, batch: torch.Tensor) -> torch.Tensor:
         x0, y = split_batch(batch)
         return conditional_edm_loss(model, x0, drop_labels(y, cfg.uncond_share, gen), cfg.P_mean, cfg.P_std, gen)
 
-    start = time.perf_counter()
-    history = _fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                   "conditional teacher", progress)
-    return Trained(ema.model, model, history, time.perf_counter() - start)
-
-
-def _labels(label: torch.Tensor | int, x: torch.Tensor) -> torch.Tensor:
-    """A label per row of x: an int broadcast, or a (batch,) tensor as is."""
-    label = torch.as_tensor(label, dtype=torch.long)
-    return label.expand(x.shape[0]) if label.ndim == 0 else label
-
+    return training.fit(model, loss, pool, cfg, "conditional teacher", progress=progress)

@@ -9,19 +9,19 @@ makes the codes' overall std 1. :class:`MLPAutoencoder` is the nonlinear rival o
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
-from .. import validate
+from .. import training, validate
 from ..config import AutoencoderConfig
 from ..data import Pool
-from ..training import Trained, _fit
 
 
 def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean (d,), top ``dim`` principal directions V (dim, d), their variances (dim,): SVD of the centred data (Pearson 1901)."""
+    """Mean (d,), top ``dim`` principal directions V (dim, d) and variances (dim,): SVD of the centred data (Pearson 1901).
+
+    Introduced in notebook 09.
+    """
     x = validate.points_2d("x", x, dim=None).double()
     dim = validate.int_at_least("dim", dim, 1)
     if dim > x.shape[1]:
@@ -33,7 +33,7 @@ def principal_directions(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch
 
 
 class PCACodec(nn.Module):
-    """Encoder z = (x - mean) V^T / scale and decoder x = scale z V + mean (PCA, Hotelling 1933)."""
+    """Encoder z = (x - mean) V^T / scale and decoder x = scale z V + mean (PCA, Hotelling 1933; notebook 09)."""
 
     def __init__(self, mean: torch.Tensor, directions: torch.Tensor, scale: float):
         super().__init__()
@@ -61,7 +61,7 @@ class PCACodec(nn.Module):
 
 
 def explained_variance(x: torch.Tensor, codec: nn.Module) -> float:
-    """R^2 = 1 - ||x - D(E(x))||^2 / ||x - mean(x)||^2: the share of the images' variance the codes keep."""
+    """R^2 = 1 - ||x - D(E(x))||^2 / ||x - mean(x)||^2: the share of the images' variance the codes keep (notebook 09)."""
     x = x.double()
     with torch.no_grad():
         rec = codec.decode(codec.encode(x.float())).double()
@@ -69,7 +69,7 @@ def explained_variance(x: torch.Tensor, codec: nn.Module) -> float:
 
 
 class MLPAutoencoder(nn.Module):
-    """E(x) = W2 SiLU(W1 x + b1) + b2, D(z) = W4 SiLU(W3 z + b3) + b4: an autoencoder (Hinton & Salakhutdinov 2006)."""
+    """E(x) = W2 SiLU(W1 x + b1) + b2, D(z) = W4 SiLU(W3 z + b3) + b4 (Hinton & Salakhutdinov 2006; notebook 09)."""
 
     def __init__(self, data_dim: int, dim: int, hidden: int = AutoencoderConfig.hidden):
         super().__init__()
@@ -90,18 +90,17 @@ class MLPAutoencoder(nn.Module):
 
 
 def reconstruction_loss(codec: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """E ||D(E(x)) - x||^2 / d: the autoencoder's mean squared reconstruction error (Hinton & Salakhutdinov 2006)."""
+    """E ||D(E(x)) - x||^2 / d: the autoencoder's mean squared reconstruction error (Hinton & Salakhutdinov 2006; notebook 09)."""
     return (codec.decode(codec.encode(x)) - x).pow(2).mean()
 
 
 def train_autoencoder(x: torch.Tensor, dim: int, cfg: AutoencoderConfig = AutoencoderConfig(), *, seed: int = 0,
-                      progress: bool = True) -> Trained:
-    """Fit an :class:`MLPAutoencoder` with ``dim`` numbers per image by Adam on :func:`reconstruction_loss` (notebook 09)."""
-    pool = Pool(validate.points_2d("x", x, dim=None), seed=seed)
-    torch.manual_seed(seed)
-    model = MLPAutoencoder(x.shape[1], dim, cfg.hidden)
-    start = time.perf_counter()
-    history = _fit(model, lambda step, batch: reconstruction_loss(model, batch), cfg.steps, cfg.batch, cfg.lr, cfg.warmup,
-                   pool, lambda step: None, "autoencoder", progress)
-    model.eval().requires_grad_(False)
-    return Trained(model, model, history, time.perf_counter() - start)
+                      progress: bool = True) -> training.Trained:
+    """An :class:`MLPAutoencoder` of ``dim`` numbers per image, trained on :func:`reconstruction_loss` in training.fit.
+
+    Hinton & Salakhutdinov 2006; notebook 09. No evaluation EMA: the codec is the last weights.
+    """
+    pool = Pool(x, seed)
+    training.seeded(seed)
+    model = MLPAutoencoder(pool.points.shape[1], dim, cfg.hidden)
+    return training.fit(model, lambda step, batch: reconstruction_loss(model, batch), pool, cfg, "autoencoder", progress=progress)

@@ -10,7 +10,6 @@ The network is :class:`cmlesson.frontier.flowmap.AverageVelocity`, called as mod
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -18,7 +17,8 @@ from torch import nn
 
 from .. import training, validate
 from ..config import MeanFlowConfig, NetworkConfig
-from ..ema import EvalEMA
+from ..data import Pool
+from ..parameterization import append_dims
 from . import flowmap
 
 Target = Callable[[Callable, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -26,7 +26,7 @@ TimeSampler = Callable[[int, torch.Generator | None], torch.Tensor]
 
 
 def logit_normal(P_mean: float, P_std: float) -> TimeSampler:
-    """Geng et al. 2025, Sec. 4: t = sigmoid(P_mean + P_std n), n ~ N(0, 1): a sampler (n, generator) -> (n,)."""
+    """Geng et al. 2025, Sec. 4 (notebook 08): t = sigmoid(P_mean + P_std n), n ~ N(0, 1): a sampler (n, generator) -> (n,)."""
     validate.positive_float("P_std", P_std)
 
     def sample(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -36,12 +36,12 @@ def logit_normal(P_mean: float, P_std: float) -> TimeSampler:
 
 
 def uniform(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """t ~ U(0, 1): (n,)."""
+    """t ~ U(0, 1): (n,); flow matching's times (Lipman et al. 2023), the ablation of logit_normal (notebook 08)."""
     return torch.rand(n, generator=generator)
 
 
 def sample_r_t(n: int, times: TimeSampler, ratio: float, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-    """Geng et al. 2025, Sec. 4: two draws, t = max, r = min; then r = t for a share 1 - ``ratio`` of the batch (plain FM)."""
+    """Geng et al. 2025, Sec. 4 (notebook 08): two draws, t = max, r = min; then r = t for a share 1 - ``ratio`` (plain FM)."""
     ratio = validate.fraction("ratio", ratio, closed_right=True)
     a, b = times(n, generator), times(n, generator)
     t, r = torch.maximum(a, b), torch.minimum(a, b)
@@ -50,24 +50,24 @@ def sample_r_t(n: int, times: TimeSampler, ratio: float, generator: torch.Genera
 
 
 def meanflow_target(u: Callable, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Geng et al. 2025, Eq. 8-10: sg[v - (t - r) du/dt], du/dt = JVP of u(z, r, t) along the tangent (v, 0, 1).
+    """Geng et al. 2025, Eq. 8-10 (notebook 08): sg[v - (t - r) du/dt], du/dt = JVP of u(z, r, t) along the tangent (v, 0, 1).
 
     ``u(z, r, t)`` is the average velocity over [r, t]; v the velocity dz/dt at z. (batch, d), no gradient.
     """
     with torch.no_grad():
         _, dudt = torch.func.jvp(u, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
-        return v - (t - r)[:, None] * dudt
+        return v - append_dims(t - r, dudt.ndim) * dudt
 
 
 def adaptive_weight(sq_err: torch.Tensor, p: float, c: float) -> torch.Tensor:
-    """Geng et al. 2025, Sec. 4.3: w = 1 / (||Delta||^2 + c)^p under stop-gradient (p = 0 is the plain squared error)."""
+    """Geng et al. 2025, Sec. 4.3 (notebook 08): w = 1 / (||Delta||^2 + c)^p under stop-gradient (p = 0: the squared error)."""
     return 1 / (sq_err.detach() + c) ** p
 
 
 def meanflow_loss(model: nn.Module, x0: torch.Tensor, cfg: MeanFlowConfig = MeanFlowConfig(), *,
                   times: TimeSampler | None = None, target: Target = meanflow_target,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Geng et al. 2025, Alg. 1: E[w ||u_theta(z_t, r, t) - target||^2], z_t = (1 - t) x0 + t e, v = e - x0.
+    """Geng et al. 2025, Alg. 1 (notebook 08): E[w ||u_theta(z_t, r, t) - target||^2], z_t = (1 - t) x0 + t e, v = e - x0.
 
     Errors in units of the data's scale (the noise's); ``times`` defaults to logit_normal(cfg.P_mean, cfg.P_std).
     """
@@ -87,17 +87,14 @@ def meanflow_loss(model: nn.Module, x0: torch.Tensor, cfg: MeanFlowConfig = Mean
 def train_meanflow(data: torch.Tensor, cfg: MeanFlowConfig = MeanFlowConfig(), *, times: TimeSampler | None = None,
                    target: Target = meanflow_target, net: NetworkConfig = NetworkConfig(), seed: int = 0,
                    progress: bool = True) -> training.Trained:
-    """Train MeanFlow from scratch (Geng et al. 2025, Alg. 1) in the course's loop; ``target`` may be the student's."""
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    model = flowmap.for_data(pool.points, net)
-    ema = EvalEMA(model, cfg.eval_decay)
+    """MeanFlow trained from scratch by meanflow_loss (Geng et al. 2025, Alg. 1) in training.fit; notebook 08.
 
-    def loss_fn(step, x0):
+    ``target`` may be the student's (notebook 08's exercise).
+    """
+    pool, gen = Pool(data, seed), training.seeded(seed)
+    model = flowmap.for_data(pool.points, net)
+
+    def loss(step, x0):
         return meanflow_loss(model, x0, cfg, times=times, target=target, generator=gen)
 
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                            "MeanFlow", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, "MeanFlow", progress=progress)

@@ -8,35 +8,35 @@ one-step generator u(., 1, 1) is built from ever shorter jumps, down to the flow
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
 from .. import training, validate
 from ..config import NetworkConfig, ShortcutConfig
-from ..ema import EvalEMA, TargetEMA
+from ..data import Pool
+from ..ema import TargetEMA
+from ..parameterization import append_dims
 from . import flowmap
 
 
 def step_levels(n: int, levels: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Frans et al. 2024, Sec. 3: the trained jump 2h = 2^-k, k ~ Uniform{0, ..., levels - 1}: (n,) float."""
+    """Frans et al. 2024, Sec. 3 (notebook 08): the trained jump 2h = 2^-k, k ~ Uniform{0, ..., levels - 1}: (n,) float."""
     levels = validate.int_at_least("levels", levels, 1)
     k = torch.randint(0, levels, (n,), generator=generator)
     return 2.0 ** (-k.float())
 
 
 def grid_times(jump: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """t = j * jump with j ~ Uniform{1, ..., 1 / jump}: start times on the grid the jump belongs to, (n,)."""
+    """t = j jump, j ~ Uniform{1, ..., 1 / jump}: start times on the jump's grid (Frans et al. 2024, Sec. 3; notebook 08)."""
     j = torch.floor(torch.rand(jump.shape, generator=generator) / jump) + 1  # 1 .. 1/jump
     return (j * jump).clamp(max=1.0)
 
 
 def shortcut_target(model: nn.Module, z: torch.Tensor, t: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """Frans et al. 2024, Eq. 5: sg[(u(z, t, h) + u(z', t - h, h)) / 2], z' = z - h u(z, t, h): the target for u(z, t, 2h)."""
+    """Frans et al. 2024, Eq. 5 (notebook 08): the target of u(z, t, 2h), sg[(u(z, t, h) + u(z', t - h, h)) / 2], z' = z - h u."""
     with torch.no_grad():
         u1 = model(z, t, h)
-        u2 = model(z - h[:, None] * u1, t - h, h)
+        u2 = model(z - append_dims(h, z.ndim) * u1, t - h, h)
     return (u1 + u2) / 2
 
 
@@ -46,7 +46,7 @@ def shortcut_loss(model: nn.Module, target_model: nn.Module, x0: torch.Tensor, b
 
     The first ``bootstrap_share`` of the batch gets self-consistency targets (from ``target_model``: the
     online model for a plain stop-gradient), the rest flow-matching pairs with t ~ U(0, 1). The squared error
-    is summed over coordinates in units of the data's scale (the noise's), and averaged over the batch.
+    is summed over coordinates in units of the data's scale (the noise's), and averaged over the batch. Notebook 08.
     """
     n = x0.shape[0]
     nb = int(round(validate.fraction("bootstrap_share", bootstrap_share, closed_right=True) * n))
@@ -62,22 +62,13 @@ def shortcut_loss(model: nn.Module, target_model: nn.Module, x0: torch.Tensor, b
 
 def train_shortcut(data: torch.Tensor, cfg: ShortcutConfig = ShortcutConfig(), *, net: NetworkConfig = NetworkConfig(),
                    seed: int = 0, progress: bool = True) -> training.Trained:
-    """Train a shortcut model from scratch (Frans et al. 2024, Alg. 1), the course's loop; returns the evaluation EMA."""
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    """A shortcut model trained from scratch by shortcut_loss (Frans et al. 2024, Alg. 1) in training.fit; notebook 08."""
+    pool, gen = Pool(data, seed), training.seeded(seed)
     model = flowmap.for_data(pool.points, net)
     target = TargetEMA(model) if cfg.target_decay > 0 else None
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         return shortcut_loss(model, target.model if target else model, x0, cfg.bootstrap_share, cfg.levels, gen)
 
-    def after_step(step):
-        if target is not None:
-            target.update(model, cfg.target_decay)
-        ema.update(model)
-
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, after_step, "shortcut", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    after_step = (lambda step, _: target.update(model, cfg.target_decay)) if target else None
+    return training.fit(model, loss, pool, cfg, "shortcut", after_step=after_step, progress=progress)

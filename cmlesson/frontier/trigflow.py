@@ -11,17 +11,16 @@ CT pair of notebook 03 becomes this derivative as the gap between its two levels
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from .. import training, validate
-from ..config import NetworkConfig, SCTConfig
-from ..data import estimate_sigma_data
-from ..ema import EvalEMA
+from ..config import NetworkConfig, NoiseConfig, SCTConfig
+from ..data import Pool, estimate_sigma_data
 from ..networks import FourierEmbedding, NoiseConditionedMLP
+from ..parameterization import append_dims, per_row
 from ..samplers import Callback
 
 Velocity = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -31,34 +30,21 @@ Weighting = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Te
 # --- the time change between EDM and TrigFlow ------------------------------------------------------------------
 
 def t_from_sigma(sigma: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 3: t = arctan(sigma / sigma_d)."""
+    """Lu & Song 2024, Sec. 3 (notebook 08): t = arctan(sigma / sigma_d)."""
     return torch.atan(torch.as_tensor(sigma) / sigma_data)
 
 
 def sigma_from_t(t: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 3: sigma = sigma_d tan t (the inverse of t_from_sigma)."""
+    """Lu & Song 2024, Sec. 3 (notebook 08): sigma = sigma_d tan t (the inverse of t_from_sigma)."""
     return sigma_data * torch.tan(torch.as_tensor(t))
-
-
-def _col(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return v.reshape(-1, *([1] * (x.ndim - 1)))
-
-
-def _rows(v, x: torch.Tensor) -> torch.Tensor:
-    v = torch.as_tensor(v, dtype=x.dtype, device=x.device)
-    if v.ndim == 0:
-        v = v.expand(x.shape[0])
-    if v.shape != (x.shape[0],):
-        raise ValueError(f"t must be a number or have shape ({x.shape[0]},), got {tuple(v.shape)}")
-    return v
 
 
 # --- the model -------------------------------------------------------------------------------------------------
 
 class LogVarHead(nn.Module):
-    """w_phi(t): a learned log-variance per time, the adaptive weighting of Lu & Song 2024, Sec. 4.2 (EDM2's u(sigma))."""
+    """w_phi(t) = W phi(t): a learned log-variance per time for the adaptive weighting (Lu & Song 2024, Sec. 4.2; notebook 08)."""
 
-    def __init__(self, emb_dim: int = 32, max_freq: float = 2.0):
+    def __init__(self, emb_dim: int = NetworkConfig.emb_dim, max_freq: float = NetworkConfig.max_freq):
         super().__init__()
         self.embed = FourierEmbedding(emb_dim, max_freq)
         self.linear = nn.Linear(emb_dim, 1)
@@ -70,12 +56,12 @@ class LogVarHead(nn.Module):
 
 
 class TrigFlowConsistency(nn.Module):
-    """f(x, t) = c + cos t (x - c) - sin t sigma_d F((x - c) / sigma_d, t) (Lu & Song 2024, Eq. 5); c_noise(t) = t.
+    """f(x, t) = c + cos t (x - c) - sin t sigma_d F((x - c) / sigma_d, t) (Lu & Song 2024, Eq. 5; notebook 08); c_noise = t.
 
     ``backbone`` is F(x_in, c_noise); ``logvar`` the adaptive weighting's head (unused when sampling).
     """
 
-    def __init__(self, backbone: nn.Module, center: torch.Tensor, sigma_data: float, sigma_max: float = 80.0,
+    def __init__(self, backbone: nn.Module, center: torch.Tensor, sigma_data: float, sigma_max: float = NoiseConfig.sigma_max,
                  logvar: nn.Module | None = None):
         super().__init__()
         self.backbone = backbone
@@ -85,14 +71,15 @@ class TrigFlowConsistency(nn.Module):
         self.t_max = float(math.atan(validate.positive_float("sigma_max", sigma_max) / self.sigma_data))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor | float) -> torch.Tensor:
-        t = _rows(t, x)
-        xc, ct, st = x - self.center, _col(t.cos(), x), _col(t.sin(), x)
+        t = per_row(t, x, "t")
+        xc, ct, st = x - self.center, append_dims(t.cos(), x.ndim), append_dims(t.sin(), x.ndim)
         # c + cos t (x - c) written so that t = 0 returns x bit for bit
         return ct * x + (1 - ct) * self.center - st * self.sigma_data * self.backbone(xc / self.sigma_data, t)
 
 
-def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(), sigma_max: float = 80.0) -> TrigFlowConsistency:
-    """A fresh TrigFlow consistency model for ``data``: centre and sigma_d estimated from it, the course's MLP as F."""
+def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(),
+             sigma_max: float = NoiseConfig.sigma_max) -> TrigFlowConsistency:
+    """A fresh TrigFlowConsistency for ``data``: c = mean(data), sigma_d = std(data - c), the course's MLP as F (notebook 08)."""
     data = validate.points_2d("data", data, dim=None)
     center = data.mean(0)
     return TrigFlowConsistency(NoiseConditionedMLP(data.shape[1], net), center, estimate_sigma_data(data - center), sigma_max,
@@ -103,19 +90,19 @@ def for_data(data: torch.Tensor, net: NetworkConfig = NetworkConfig(), sigma_max
 
 def lognormal_times(n: int, P_mean: float, P_std: float, sigma_data: float,
                     generator: torch.Generator | None = None) -> torch.Tensor:
-    """Lu & Song 2024, Alg. 1: tau ~ N(P_mean, P_std^2), t = arctan(e^tau / sigma_d): EDM's lognormal levels in TrigFlow time."""
+    """Lu & Song 2024, Alg. 1 (notebook 08): t = arctan(e^tau / sigma_d), tau ~ N(P_mean, P_std^2): EDM's levels as times."""
     tau = P_mean + P_std * torch.randn(n, generator=generator)
     return torch.atan(tau.exp() / sigma_data)
 
 
 def ct_velocity(model: TrigFlowConsistency, x_t: torch.Tensor, x0: torch.Tensor, z: torch.Tensor,
                 t: torch.Tensor) -> torch.Tensor:
-    """sCT's dx_t/dt = cos t z - sin t (x0 - c): the one-sample estimate of the ODE's velocity (Lu & Song 2024, Eq. 6)."""
-    return _col(t.cos(), z) * z - _col(t.sin(), z) * (x0 - model.center)
+    """sCT's dx_t/dt = cos t z - sin t (x0 - c): the one-sample ODE velocity (Lu & Song 2024, Eq. 6; notebook 08)."""
+    return append_dims(t.cos(), z.ndim) * z - append_dims(t.sin(), z.ndim) * (x0 - model.center)
 
 
 def cd_velocity(teacher: nn.Module) -> Velocity:
-    """sCD's dx_t/dt from an EDM teacher D(x, sigma): (cos t (x_t - c) - (D - c)) / sin t at sigma = sigma_d tan t.
+    """sCD's dx_t/dt from an EDM teacher D(x, sigma): (cos t (x_t - c) - (D - c)) / sin t at sigma = sigma_d tan t (notebook 08).
 
     Lu & Song 2024, Eq. 6 with the teacher's sigma_d F_pretrain; here the teacher predicts x0 (Karras et al. 2022),
     evaluated at the EDM point x_sigma = c + (x_t - c) / cos t, so E[z | x_t] = ((x_t - c) - cos t D) / sin t.
@@ -125,21 +112,21 @@ def cd_velocity(teacher: nn.Module) -> Velocity:
         sigma = (sd * t.tan()).clamp(teacher.sigma_min, teacher.sigma_max)
         xc = x_t - c
         with torch.no_grad():
-            D = teacher(c + xc / _col(t.cos(), xc), sigma) - c
-        return (_col(t.cos(), xc) * xc - D) / _col(t.sin(), xc)
+            D = teacher(c + xc / append_dims(t.cos(), xc.ndim), sigma) - c
+        return (append_dims(t.cos(), xc.ndim) * xc - D) / append_dims(t.sin(), xc.ndim)
 
     return velocity
 
 
 def tangent_jvp(backbone: nn.Module, x_in: torch.Tensor, t: torch.Tensor, dxdt_in: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """(F, cos t sin t dF/dt) at (x_in, t), dF/dt = grad_x F . dx_in/dt + d_t F: one forward-mode JVP (Lu & Song 2024, Sec. 5.1).
+    """(F, cos t sin t dF/dt), dF/dt = grad_x F . dx_in/dt + d_t F: one forward-mode JVP (Lu & Song 2024, Sec. 5.1; notebook 08).
 
     The tangent (cos t sin t dx_in/dt, cos t sin t) carries the factor cos t sin t inside, so nothing overflows at
     t = 0 or pi/2. No gradient: F and its derivative belong to the stop-gradient copy theta^-.
     """
     cs = t.cos() * t.sin()
     with torch.no_grad():
-        return torch.func.jvp(backbone, (x_in, t), (_col(cs, x_in) * dxdt_in, cs))
+        return torch.func.jvp(backbone, (x_in, t), (append_dims(cs, x_in.ndim) * dxdt_in, cs))
 
 
 def scm_tangent(F: torch.Tensor, cs_dFdt: torch.Tensor, x_t: torch.Tensor, dxdt: torch.Tensor, t: torch.Tensor,
@@ -147,28 +134,29 @@ def scm_tangent(F: torch.Tensor, cs_dFdt: torch.Tensor, x_t: torch.Tensor, dxdt:
     """Lu & Song 2024, Alg. 1: g = -cos^2 t (sigma_d F - dx/dt) - r (cos t sin t x_t + sigma_d cos t sin t dF/dt) = cos t df/dt.
 
     x_t and dx/dt are centred; r = ``warmup`` in [0, 1] scales the second, unstable term (the tangent warm-up).
+    Introduced in notebook 08.
     """
-    ct, st = _col(t.cos(), x_t), _col(t.sin(), x_t)
+    ct, st = append_dims(t.cos(), x_t.ndim), append_dims(t.sin(), x_t.ndim)
     return -ct**2 * (sigma_data * F - dxdt) - warmup * (ct * st * x_t + sigma_data * cs_dFdt)
 
 
 def normalize_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
-    """Lu & Song 2024, Sec. 4.2: g / (||g|| + c) with ||g|| the root-mean-square over coordinates (FastGen's form)."""
-    return g / (g.flatten(1).pow(2).mean(1).sqrt().reshape(-1, *([1] * (g.ndim - 1))) + c)
+    """Lu & Song 2024, Sec. 4.2 (notebook 08): g / (||g|| + c), ||g|| the root-mean-square over coordinates (FastGen's form)."""
+    return g / (append_dims(g.flatten(1).pow(2).mean(1).sqrt(), g.ndim) + c)
 
 
 def unnormalized_tangent(g: torch.Tensor, c: float = 0.1) -> torch.Tensor:
-    """g unchanged: the ablation of normalize_tangent."""
+    """g unchanged: the ablation of normalize_tangent (Lu & Song 2024, Sec. 4.2; notebook 08)."""
     return g
 
 
 def adaptive_weighting(sq_err: torch.Tensor, t: torch.Tensor, logvar: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """Lu & Song 2024, Eq. 8: w(t) e^{-w_phi(t)} ||.||^2 / D + w_phi(t), prior w(t) = 1 / (sigma_d tan t) = 1 / sigma."""
+    """Lu & Song 2024, Eq. 8 (notebook 08): w(t) e^{-w_phi(t)} ||.||^2 / D + w_phi(t), w(t) = 1 / (sigma_d tan t) = 1 / sigma."""
     return sq_err / (sigma_data * t.tan()) / logvar.exp() + logvar
 
 
 def prior_weighting(sq_err: torch.Tensor, t: torch.Tensor, logvar: torch.Tensor, sigma_data: float) -> torch.Tensor:
-    """w(t) ||.||^2 / D with w = 1 / sigma and no learned log-variance: the ablation of adaptive_weighting."""
+    """w(t) ||.||^2 / D, w = 1 / sigma, no learned log-variance: adaptive_weighting's ablation (Lu & Song 2024; notebook 08)."""
     return sq_err / (sigma_data * t.tan())
 
 
@@ -178,12 +166,12 @@ def scm_loss(model: TrigFlowConsistency, x0: torch.Tensor, warmup: float, cfg: S
     """Lu & Song 2024, Alg. 1: E[weighting(||F_theta - F_theta^- - g||^2 / D)], g = normalize(scm_tangent), theta^- = sg(theta).
 
     ``velocity`` is ct_velocity (sCT) or cd_velocity(teacher) (sCD). The gradient is that of E[F_theta . g]:
-    F_theta moves along the normalised tangent, whatever the loss's value.
+    F_theta moves along the normalised tangent, whatever the loss's value. Introduced in notebook 08.
     """
     n, D, sd = x0.shape[0], x0[0].numel(), model.sigma_data
     t = lognormal_times(n, cfg.P_mean, cfg.P_std, sd, generator)
     z = sd * torch.randn(x0.shape, generator=generator)
-    x_t = model.center + _col(t.cos(), x0) * (x0 - model.center) + _col(t.sin(), x0) * z
+    x_t = model.center + append_dims(t.cos(), x0.ndim) * (x0 - model.center) + append_dims(t.sin(), x0.ndim) * z
     dxdt = velocity(model, x_t, x0, z, t)
     xc = x_t - model.center
     F_minus, cs_dFdt = tangent_jvp(model.backbone, xc / sd, t, dxdt / sd)
@@ -197,36 +185,30 @@ def train_scm(data: torch.Tensor, cfg: SCTConfig = SCTConfig(), *, velocity: Vel
               net: NetworkConfig = NetworkConfig(), seed: int = 0, progress: bool = True) -> training.Trained:
     """Continuous-time consistency training (sCT) or distillation (sCD: ``velocity=cd_velocity(teacher)``) from scratch.
 
-    Lu & Song 2024, Alg. 1, the course's loop (Adam, warm-up and cosine decay, evaluation EMA). The tangent
-    warm-up ramps r = min(1, k / cfg.tangent_warmup) over the first steps.
+    Lu & Song 2024, Alg. 1, in :func:`cmlesson.training.fit`; notebook 08. The tangent warm-up ramps
+    r = min(1, k / cfg.tangent_warmup) over the first steps.
     """
-    pool = training._pool(data, seed)
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
+    pool, gen = Pool(data, seed), training.seeded(seed)
     model = for_data(pool.points, net)
-    ema = EvalEMA(model, cfg.eval_decay)
 
-    def loss_fn(step, x0):
+    def loss(step, x0):
         r = min(1.0, step / cfg.tangent_warmup) if cfg.tangent_warmup > 0 else 1.0
         return scm_loss(model, x0, r, cfg, velocity=velocity, normalize=normalize, weighting=weighting, generator=gen)
 
-    start = time.perf_counter()
-    history = training._fit(model, loss_fn, cfg.steps, cfg.batch, cfg.lr, cfg.warmup, pool, lambda step: ema.update(model),
-                            "sCM", progress)
-    return training.Trained(ema.model, model, history, time.perf_counter() - start)
+    return training.fit(model, loss, pool, cfg, "sCM", progress=progress)
 
 
 # --- sampling --------------------------------------------------------------------------------------------------
 
 def noise(model: TrigFlowConsistency, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The sampler's start x_{t_max} ~ c + sigma_d e, e ~ N(0, I) (cos t_max < 0.01: pure noise), shape (n, d)."""
+    """x_{t_max} = c + sigma_d e, e ~ N(0, I): the sampler's start, (n, d) (Lu & Song 2024, Sec. 5.2; notebook 08)."""
     n = validate.int_at_least("n", n, 1)
     return model.center + model.sigma_data * torch.randn(n, model.center.numel(), generator=generator)
 
 
 def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) -> list[float]:
     """t_max, then steps - 1 times from t_mid (Lu & Song 2024, Sec. 5.2: 2 steps at t_max, 1.1) down to the course's
-    lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma."""
+    lowest re-noising level 0.7 sigma_d (samplers.multistep_sigmas), geometric in sigma; notebook 08."""
     steps = validate.int_at_least("steps", steps, 1)
     if not 0 < t_mid < model.t_max:
         raise ValueError(f"t_mid must lie in (0, t_max = {model.t_max:.4f}), got {t_mid}")
@@ -238,7 +220,7 @@ def multistep_times(steps: int, model: TrigFlowConsistency, t_mid: float = 1.1) 
 @torch.no_grad()
 def sample_trigflow(model: TrigFlowConsistency, x: torch.Tensor, ts, *, generator: torch.Generator | None = None,
                     callback: Callback = None) -> torch.Tensor:
-    """Song et al. 2023, Alg. 1 in TrigFlow time (Lu & Song 2024, Sec. 5.2): x0 <- f(x, t_0), then for each next t
+    """Song et al. 2023, Alg. 1 in TrigFlow time (Lu & Song 2024, Sec. 5.2; notebook 08): x0 <- f(x, t_0), then for each next t
     x <- c + cos t (x0 - c) + sin t sigma_d z and x0 <- f(x, t).
 
     ``ts`` decreases in (0, pi/2); ``callback`` gets ``{"i", "x", "t", "t_next", "denoised"}`` after each step.
