@@ -151,6 +151,7 @@ def test_prepare_writes_every_page_in_order(tmp_path):
     assert all(f"]({n})" in index for n in NAMES) and "```{toctree}" in index
     assert [line for line in index.split("\n") if line.endswith(".ipynb")] == NAMES, "the toctree lists the notebooks in order"
     assert (tmp_path / "src" / "instructors.md").read_text().startswith("# For instructors\n")
+    assert (tmp_path / "src" / "cover.png").read_bytes().startswith(b"\x89PNG") and "](cover.png)" in index, "site.COVER"
     assert (tmp_path / "src" / "conf.py").exists() and not (tmp_path / "src" / "requirements.txt").exists()
     assert f"v{__version__}" in (tmp_path / "src" / "_site.json").read_text()
 
@@ -334,6 +335,8 @@ def test_site_in_headless_chromium(built, chromium):
                     assert seen["images"] > 0, f"{name}: no figure"
                 if name in ("00_notation", "01_consistency_property"):
                     assert seen["math"] > 20, f"{name}: {seen['math']} formulas"
+                if name == "index":
+                    assert seen["math"] >= 2 and seen["images"] >= 1, "the first page: the cover figure and its formulas"
                 if name == "index":
                     page.screenshot(path=SCREENSHOTS / "site-index.png")
                 if name == "01_consistency_property":

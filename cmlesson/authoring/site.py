@@ -42,6 +42,7 @@ WEBSITE = ROOT / "website"  # conf.py, _static/, requirements.txt
 NOTATION, INSTRUCTORS = "00_notation", "instructors"
 LAUNCH_CLASS, SNAPSHOT_CLASS, LIVE_CLASS, NOTE_CLASS = "cm-launch", "cm-widget-snapshot", "cm-widget-live", "cm-page-note"
 WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+COVER = ("01_consistency_property.ipynb", "01-23")  # the first page's figure: this cell's PNG ("One evaluation against 35")
 HIDE_INPUT = "hide-input"  # myst-nb folds a cell's code under "Show code cell source"
 CHECK_CALL = "checks.check_"  # a check cell calls checks.check_<id>
 CHECK_NOTE = ('<p class="cm-check-note">The check prints its verdict on your code here when you run the notebook ("not '
@@ -224,8 +225,25 @@ def readme_section(text: str, heading: str) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def course_map(readme: str, titles: dict[str, str], times: dict | None) -> str:
-    """The first page: the README's title and introduction, then the course map (one row per notebook page)."""
+def cover_png(nb: nbformat.NotebookNode, cell_id: str) -> bytes | None:
+    """The first PNG output of cell ``cell_id`` (the first page's figure), or None when there is none."""
+    for cell in nb.cells:
+        if cell.get("id") == cell_id:
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}):
+                    return base64.b64decode(output["data"]["image/png"])
+    return None
+
+
+COVER_TEXT = r"""![Two moons drawn by a diffusion teacher in 35 network evaluations and by a consistency model in one](cover.png)
+
+A consistency model $f_\theta(x_\sigma, \sigma)$ sends a noisy point $x_\sigma = x_0 + \sigma z$ straight to the end of
+its probability-flow ODE trajectory: one network evaluation where its diffusion teacher takes thirty-five
+([notebook 1](01_consistency_property.ipynb))."""
+
+
+def course_map(readme: str, titles: dict[str, str], times: dict | None, cover: bool = False) -> str:
+    """The first page: the README's title and introduction, the cover figure, then the course map (one row per page)."""
     lines = readme.split("\n")
     intro = "\n".join(lines[: next(i for i, line in enumerate(lines) if line.startswith("## "))]).strip()
     rows = ["| # | page | what you learn | running time |", "|---|---|---|---|"]
@@ -238,6 +256,8 @@ def course_map(readme: str, titles: dict[str, str], times: dict | None) -> str:
             rows.append(f"| {number} | [{titles[name]}]({name}) | {what} | {f'about {t} s' if t else ''} |")
     toc = "\n".join([f"{NOTATION}.md", *titles, f"{INSTRUCTORS}.md"])
     return f"""{intro}
+
+{COVER_TEXT if cover else ""}
 
 ## The course map
 
@@ -285,14 +305,19 @@ def prepare(src: Path, answers: bool = False, root: Path = ROOT) -> list[str]:
         shutil.rmtree(src)
     shutil.copytree(root / "website", src, ignore=shutil.ignore_patterns("requirements.txt", "__pycache__"))
     readme = (root / "README.md").read_text(encoding="utf-8")
-    titles = {}
+    titles, cover = {}, None
     for path in sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")):
-        nb = page_notebook(nbformat.read(path, as_version=4), path.name, answers)
+        solution = nbformat.read(path, as_version=4)
+        cover = cover_png(solution, COVER[1]) if path.name == COVER[0] else cover
+        nb = page_notebook(solution, path.name, answers)
         titles[path.name] = title(nb)
         nbformat.write(nb, src / path.name)
+    if cover is not None:
+        (src / "cover.png").write_bytes(cover)
     shutil.copyfile(root / "notebooks" / f"{NOTATION}.md", src / f"{NOTATION}.md")
     (src / f"{INSTRUCTORS}.md").write_text(readme_section(readme, "For instructors"), encoding="utf-8")
-    (src / "index.md").write_text(course_map(readme, titles, student.load_times(root / "solutions")), encoding="utf-8")
+    index = course_map(readme, titles, student.load_times(root / "solutions"), cover is not None)
+    (src / "index.md").write_text(index, encoding="utf-8")
     site = {"version": __version__, "commit": git_commit(), "answers": answers}
     site["footer"] = footer(answers, site["commit"])
     (src / "_site.json").write_text(json.dumps(site, indent=1) + "\n", encoding="utf-8")
