@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench bench-readme bench-grading nbtest grade-solutions student venv debs clean
+.PHONY: lab test check bench bench-readme bench-grading nbtest grade-solutions student venv debs clean site site-solutions site-test
 
 venv: $(STAMP)
 
@@ -34,7 +34,9 @@ lab: venv
 # the training loops are small and mostly single-threaded, so two run side by side nearly as fast as one.
 # The longest files go first (solutions/, then the student notebooks nbval still runs, then tests/) so that no worker
 # is left with a long one at the end.
-test: venv debs
+# The course website is built first (site: its own .venv-site, about a minute from nothing); tests/test_site.py then
+# opens it in headless Chromium.
+test: venv debs site
 	$(PY) -m cmlesson student --check
 	$(PY) -m pytest -p no:cacheprovider --durations=15 $(PARALLEL) $(NBVAL) solutions notebooks tests
 
@@ -74,6 +76,29 @@ grade-solutions: venv
 student: venv
 	$(PY) -m cmlesson student
 
+## make site: the course as a static website in build/site (the student's view: no exercise answer), built offline
+# Its tools (Sphinx, myst-nb, sphinx-book-theme, a packaged MathJax) live in .venv-site, pinned in website/requirements.txt;
+# nothing is executed (the pages show the outputs stored in solutions/). Always rebuilt (seconds): the footer names the commit.
+SITE_VENV  := .venv-site
+SITE_PY    := $(SITE_VENV)/bin/python
+SITE_STAMP := $(SITE_VENV)/.installed
+
+$(SITE_STAMP): website/requirements.txt
+	$(PYTHON) -m venv $(SITE_VENV)
+	$(SITE_PY) -m pip install --quiet -r website/requirements.txt
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(SITE_PY) -m cmlesson site --out build/site
+
+## make site-solutions: the instructor's site in build/site-solutions, exercise answers folded in (not for students)
+site-solutions: $(SITE_STAMP)
+	$(SITE_PY) -m cmlesson site --solutions --out build/site-solutions
+
+## make site-test: build the site and test it in headless Chromium (make test runs the same test)
+site-test: venv debs site
+	$(PY) -m pytest -q -p no:cacheprovider -p no:nbval tests/test_site.py
+
 # Debian packages the tests need, as command:package. The browser test drives Debian's Chromium (Playwright's own
 # browser download is not possible here); the grader's sandbox tests run bubblewrap (bwrap). Installs only what is missing.
 DEBS := chromium:chromium bwrap:bubblewrap
@@ -83,4 +108,4 @@ debs:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) $(SITE_VENV) build .pytest_cache

@@ -32,7 +32,7 @@ The method, at the top level: what the lesson teaches and every notebook imports
 module per exercise).
 
 ``authoring/``: what builds the course: ``student`` (the student notebooks), ``course`` (setup cell, badges),
-``bench`` and ``bench_frontier`` (the benchmark), ``nbrun`` (one notebook in a fresh kernel).
+``bench`` and ``bench_frontier`` (the benchmark), ``nbrun`` (one notebook in a fresh kernel), ``site`` (the website).
 """
 
 import os

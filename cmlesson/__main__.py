@@ -1,4 +1,4 @@
-"""Command line: ``python -m cmlesson {bench,student,grade,nbgrader,checkpoints}``."""
+"""Command line: ``python -m cmlesson {bench,student,grade,nbgrader,checkpoints,site}``."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     ckpt = sub.add_parser("checkpoints", help="retrain the tiny checkpoints shipped in cmlesson/checkpoints")
     ckpt.add_argument("--only", nargs="+", metavar="NAME", help="retrain only these, e.g. digits_lcm")
 
+    site = sub.add_parser("site", help="build the course website (make site installs its tools into .venv-site)")
+    site.add_argument("--solutions", action="store_true",
+                      help="the instructor's site: publish the exercise answers (folded); default build/site-solutions")
+    site.add_argument("--out", default=None, metavar="DIR", help="where the HTML goes (default build/site)")
+
     return parser
 
 
@@ -62,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         from .grading import grade as mod
     elif args.command == "nbgrader":
         from .grading import nbgrader_course as mod
+    elif args.command == "site":
+        from .authoring import site as mod
     else:
         from . import checkpoints as mod
     return mod.main(args)

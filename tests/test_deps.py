@@ -18,8 +18,8 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 # Modules behind commands (`python -m cmlesson student|grade`, `bench --notebooks` runs _nbrun in a subprocess): they may
-# use the [grade] extra. Every other module is what a notebook can reach.
-COMMAND_MODULES = {"__main__", "student", "grade", "nbrun", "sandbox"}
+# use the [grade] extra (`site`: Sphinx, from .venv-site). Every other module is what a notebook can reach.
+COMMAND_MODULES = {"__main__", "student", "grade", "nbrun", "sandbox", "site"}
 EXTRAS_ONLY = ["nbformat", "nbclient", "nbconvert", "jupyterlab", "jupyter_server", "nbval", "pytest", "nbgrader", "distributed"]
 
 
