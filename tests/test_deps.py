@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import importlib.metadata
 import importlib.util
 import re
@@ -129,8 +130,9 @@ def test_the_notebooks_cmlesson_imports_need_no_extra():
                     names |= {f"cmlesson.{a.name}" for a in node.names}
                 elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cmlesson."):
                     names.add(node.module)  # a wing (cmlesson.frontier): its modules too
-                    names |= {f"{node.module}.{a.name}" for a in node.names
-                              if importlib.util.find_spec(f"{node.module}.{a.name}") is not None}
+                    if hasattr(importlib.import_module(node.module), "__path__"):  # a package: its modules
+                        names |= {f"{node.module}.{a.name}" for a in node.names
+                                  if importlib.util.find_spec(f"{node.module}.{a.name}") is not None}
     assert {"cmlesson.authoring.bench", "cmlesson.widgets", "cmlesson.checks"} <= names
     done = _import_blocked(sorted(names))
     assert done.returncode == 0, done.stderr[-3000:]
