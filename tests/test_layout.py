@@ -48,8 +48,8 @@ def _private_imports(source: str, in_exercises: bool = False) -> list[str]:
             module = node.module or ""
             same_package = node.level == 1 and in_exercises
             parts = module.split(".") + [a.name for a in node.names]
-            found += [f"{module}:{p}" for p in parts if re.match(r"_[a-z]", p) and not same_package]
-        elif isinstance(node, ast.Attribute) and re.match(r"_[a-z]", node.attr):
+            found += [f"{module}:{p}" for p in parts if re.match(r"_[A-Za-z]", p) and not same_package]
+        elif isinstance(node, ast.Attribute) and re.match(r"_[A-Za-z]", node.attr):
             value = node.value
             if isinstance(value, ast.Name) and value.id not in {"self", "cls", "torch", "os", "sys", "np", "nn"}:
                 found.append(f"{value.id}.{node.attr}")

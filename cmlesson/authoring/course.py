@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -126,8 +127,12 @@ def header(name: str, cells: list[dict], times: dict | None) -> str:
     return f"{line} · runs in {ran}, on {times['cpus']} CPU cores.*"  # measured by `make bench-readme`
 
 
-def course_map(notebooks: dict[str, list[dict]], times: dict | None) -> str:
-    """The course map as a Markdown table: each notebook's place, prerequisites and minutes, and each session's total."""
+def course_map(notebooks: dict[str, list[dict]], times: dict | None,
+               label: Callable[[str], str] = lambda name: f"`{name}`") -> str:
+    """The course map as a Markdown table: each notebook's place, prerequisites and minutes, and each session's total.
+
+    ``label(name)`` writes a notebook's cell of the table (its file name; the website links its page).
+    """
     rows = ["| part | notebook | after | minutes for a student |", "|---|---|---|---|"]
     totals: dict[int, int] = {}
     for name in sorted(notebooks):
@@ -137,7 +142,7 @@ def course_map(notebooks: dict[str, list[dict]], times: dict | None) -> str:
         part = f"core, session {where.session}" if where.kind == "core" else "lab"
         if where.kind == "core":
             totals[where.session] = totals.get(where.session, 0) + minutes
-        rows.append(f"| {part} | `{name}` | {', '.join(where.after) or '—'} | {minutes} |")
+        rows.append(f"| {part} | {label(name)} | {', '.join(where.after) or '—'} | {minutes} |")
     rows += [f"| **core, session {s}** | | | **{m}** |" for s, m in sorted(totals.items())]
     return "\n".join(rows)
 

@@ -242,18 +242,10 @@ its probability-flow ODE trajectory: one network evaluation where its diffusion 
 ([notebook 1](01_consistency_property.ipynb))."""
 
 
-def course_map(readme: str, titles: dict[str, str], times: dict | None, cover: bool = False) -> str:
-    """The first page: the README's title and introduction, the cover figure, then the course map (one row per page)."""
+def index_page(readme: str, titles: dict[str, str], table: str, cover: bool = False) -> str:
+    """The first page: the README's title and introduction, the cover figure, then the course map (course.course_map)."""
     lines = readme.split("\n")
     intro = "\n".join(lines[: next(i for i, line in enumerate(lines) if line.startswith("## "))]).strip()
-    rows = ["| # | page | what you learn | running time |", "|---|---|---|---|"]
-    for line in lines:
-        match = student._ROW.match(line)
-        if match and match.group(2) in titles:
-            number, name, rest = match.groups()
-            what = rest.split(" | ")[-1].rstrip(" |")
-            t = (times or {}).get("notebooks", {}).get(name, {}).get("solution_s")
-            rows.append(f"| {number} | [{titles[name]}]({name}) | {what} | {f'about {t} s' if t else ''} |")
     toc = "\n".join([f"{NOTATION}.md", *titles, f"{INSTRUCTORS}.md"])
     return f"""{intro}
 
@@ -261,12 +253,13 @@ def course_map(readme: str, titles: dict[str, str], times: dict | None, cover: b
 
 ## The course map
 
-Read the pages in order: each is a notebook as a student opens it, shown with the outputs of a complete run, so every
-figure is there before anything is run. The buttons at the top of a page open that notebook in Google Colab, Kaggle or
-Binder; on your own machine, `make lab` opens the course in JupyterLab. The [notation](00_notation.md) is one page;
-instructors find grading in [For instructors](instructors.md). Running times are for the complete notebook on 2 CPU cores.
+The core path is the lesson, in {course.SESSIONS} sessions; each lab goes beyond it, after the notebooks it names. Each page
+is a notebook as a student opens it, shown with the outputs of a complete run, so every figure is there before anything
+is run. The buttons at the top of a page open that notebook in Google Colab, Kaggle or Binder; on your own machine,
+`make lab` opens the course in JupyterLab. The [notation](00_notation.md) is one page; instructors find grading in
+[For instructors](instructors.md). A student's minutes come from one rule (notebook 1 states it).
 
-{chr(10).join(rows)}
+{table}
 
 ```{{toctree}}
 :hidden:
@@ -305,9 +298,10 @@ def prepare(src: Path, answers: bool = False, root: Path = ROOT) -> list[str]:
         shutil.rmtree(src)
     shutil.copytree(root / "website", src, ignore=shutil.ignore_patterns("requirements.txt", "__pycache__"))
     readme = (root / "README.md").read_text(encoding="utf-8")
-    titles, cover = {}, None
+    titles, cover, cells = {}, None, {}
     for path in sorted((root / "solutions").glob("[0-9][0-9]_*.ipynb")):
         solution = nbformat.read(path, as_version=4)
+        cells[path.name] = solution.cells
         cover = cover_png(solution, COVER[1]) if path.name == COVER[0] else cover
         nb = page_notebook(solution, path.name, answers)
         titles[path.name] = title(nb)
@@ -316,7 +310,8 @@ def prepare(src: Path, answers: bool = False, root: Path = ROOT) -> list[str]:
         (src / "cover.png").write_bytes(cover)
     shutil.copyfile(root / "notebooks" / f"{NOTATION}.md", src / f"{NOTATION}.md")
     (src / f"{INSTRUCTORS}.md").write_text(readme_section(readme, "For instructors"), encoding="utf-8")
-    index = course_map(readme, titles, student.load_times(root / "solutions"), cover is not None)
+    table = course.course_map(cells, student.load_times(root / "solutions"), lambda name: f"[{titles[name]}]({name})")
+    index = index_page(readme, titles, table, cover is not None)
     (src / "index.md").write_text(index, encoding="utf-8")
     site = {"version": __version__, "commit": git_commit(), "answers": answers}
     site["footer"] = footer(answers, site["commit"])
