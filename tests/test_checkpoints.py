@@ -63,7 +63,7 @@ def test_the_shipped_ict_model_is_notebook_06s_remedy():
     ratio by far less than 0.03 of the floor)."""
     nb06 = re.search(r"iCT \+ half uniform levels \(remedy\):\s+1 step ([\d.]+)x ± [\d.]+,\s+2 steps ([\d.]+)x", _printed(
         "06_improved_consistency_training.ipynb"))
-    nb08 = re.search(r"iCT \+ half uniform \(notebook 6\): 1 step ([\d.]+) ± [\d.]+,\s+2 steps ([\d.]+)", _printed(
+    nb08 = re.search(r"iCT \+ half uniform \(notebook 6\): 1 step ([\d.]+)x ± [\d.]+,\s+2 steps ([\d.]+)x", _printed(
         "08_continuous_time_and_flow_maps.ipynb"))
     assert nb06 and nb08
     for a, b in zip(nb06.groups(), nb08.groups(), strict=True):
@@ -80,7 +80,7 @@ def test_the_shipped_prior_weighted_sct_is_far_worse_in_one_step_than_notebook_0
                                lambda n, s: data.sample("moons", n, seed=s))
     sct = re.search(r"sCT \(Lu & Song 2024\): 1 step ([\d.]+)", _printed("08_continuous_time_and_flow_maps.ipynb"))
     assert sct and one_step.ratio >= 1.5 * float(sct.group(1)), (one_step, sct.group(0))
-    assert f"sCT without adaptive weighting: 1 step {one_step.ratio:.2f} ± {one_step.se:.2f}" in _printed(
+    assert f"sCT without adaptive weighting: 1 step {one_step}" in _printed(
         "08_continuous_time_and_flow_maps.ipynb")
 
 
