@@ -39,3 +39,18 @@ def test_no_markdown_cell_is_longer_than_250_words(path):
     long = [(c.get("id"), words(c.source)) for c in nbformat.read(path, as_version=4).cells
             if c.cell_type == "markdown" and words(c.source) > LIMIT]
     assert not long, f"split these cells (id, words): {long}"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.ipynb")), ids=lambda p: p.name)
+def test_student_notebooks_show_no_test_markers(path):
+    """nbval's markers are cell tags (nbval-check-output ...), never comment lines a student reads in the code."""
+    cells = nbformat.read(path, as_version=4).cells
+    shown = [c.get("id") for c in cells if c.cell_type == "code" and "NBVAL" in c.source.upper()]
+    assert not shown, f"test markers in the code of cells {shown}: put them in the cell's tags"
+
+
+def test_the_checked_outputs_keep_their_tags():
+    """What nbval compares (tag nbval-check-output) is still marked in the solutions: the markers moved, not vanished."""
+    tagged = [p.name for p in sorted((ROOT / "solutions").glob("*.ipynb"))
+              for c in nbformat.read(p, as_version=4).cells if "nbval-check-output" in c.metadata.get("tags", [])]
+    assert len(tagged) >= 12 and len(set(tagged)) >= 6, tagged  # as many as the comment markers were
