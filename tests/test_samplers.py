@@ -162,6 +162,25 @@ def test_consistency_sampling_is_seeded():
     assert not torch.allclose(run(3), run(4))
 
 
+def test_consistency_sampler_draws_noise_at_sigma_max_then_follows_alg_1_by_hand():
+    """consistency_sampler(model, n, k)(g): x = sigma_max z from g, then f at multistep_sigmas, re-noised from g;
+    the same computation written out step by step with the same generator's draws."""
+    model = FakeConsistencyModel()
+    model.sigma_data = 0.5
+    levels = samplers.multistep_sigmas(3, model.sigma_min, model.sigma_max, model.sigma_data)
+    out = samplers.consistency_sampler(model, 50, 3)(torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(7)
+    x = model.sigma_max * torch.randn(50, 2, generator=g)
+    for tau in levels[1:]:
+        x = 0.5 * x + 1.0
+        x = x + math.sqrt(tau**2 - model.sigma_min**2) * torch.randn(50, 2, generator=g)
+    assert torch.equal(out, 0.5 * x + 1.0)
+    assert [s for _, s in model.calls] == [pytest.approx(s, rel=1e-6) for s in levels]
+    assert samplers.consistency_sampler(model, 4, 1, dim=3)(None).shape == (4, 3)
+    with pytest.raises(ValueError, match="n"):
+        samplers.consistency_sampler(model, 0, 1)
+
+
 def test_consistency_callback_once_per_level():
     """The callback runs once per level with the documented keys, the level, the input x and the output."""
     model, seen = FakeConsistencyModel(), []
