@@ -3,7 +3,9 @@
 How one submission is graded:
 
 1. The file is read (never written: the grader works on a copy in a fresh temporary folder). A file that is
-   empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``.
+   empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``; so does
+   an entry that is not a regular file (a symbolic link, a folder, a FIFO, a device), which is never followed or
+   read. No note quotes a file: the reasons are the grader's own words.
 2. Which of the course's notebooks with exercises it is, is read from the exercise names in its code cells; every
    exercise of those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
 3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
@@ -27,11 +29,14 @@ import concurrent.futures as cf
 import contextlib
 import copy
 import csv
+import errno
 import io
 import json
 import logging
+import os
 import re
 import secrets
+import stat
 import subprocess
 import sys
 import tempfile
@@ -109,9 +114,23 @@ class Row:
 
 
 def find_submissions(folder: Path) -> list[Path]:
-    """Every regular, non-hidden file directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """Every non-hidden entry directly in ``folder``, sorted by name: regular files, and also what is not one (a
+    symbolic link, a folder, a FIFO, a device, a socket), which :func:`load_submission` refuses without reading it."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
+
+def _kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, in words, if it is not a regular file (None for a regular file)."""
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    if stat.S_ISREG(mode):
+        return None
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
+def not_regular(kind: str) -> str:
+    """The note of an entry of SUBMISSIONS that is not a regular file: its kind, never where it points or what it holds."""
+    return f"{kind}, not a regular file: not read (hand in the notebook file itself)"
 
 def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
     """The exercises of every course notebook whose exercise names appear in the code cells."""
@@ -122,28 +141,53 @@ def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def load_submission(path: Path) -> Submission:
-    """Read and parse one file; never raises for a bad file (the reason goes in ``problem``)."""
+    """Read and parse one file; never raises for a bad file (the reason goes in ``problem``). Only a regular file is
+    read: a symbolic link (to a file outside, to a classmate's file, to a folder), a folder, a FIFO, a device or a
+    socket is refused by its kind, not followed, not opened (O_NOFOLLOW and a check of the opened file guard against
+    a swap between the two looks)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return Submission(path, problem=f"file is {size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
-        return parse_submission(path.name, path.read_bytes())
+        kind = _kind(os.lstat(path).st_mode)
+        if kind is not None:
+            return Submission(path, problem=not_regular(kind))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            kind = _kind(info.st_mode)
+            if kind is not None:
+                return Submission(path, problem=not_regular(kind))
+            if info.st_size > MAX_FILE_BYTES:
+                return Submission(path, problem=f"file is {info.st_size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
+            data = f.read(MAX_FILE_BYTES + 1)
+        return parse_submission(path.name, data)
     except OSError as err:
-        return Submission(path, problem=f"cannot read the file: {type(err).__name__}: {str(err)[:150]}")
+        if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link made after the first look
+            return Submission(path, problem=not_regular("a symbolic link"))
+        return Submission(path, problem=f"cannot read the file: {type(err).__name__} ({os.strerror(err.errno or 0)})")
+
+
+def _not_a_notebook(err: Exception) -> str:
+    """The grader's own words for a file nbformat cannot read (its messages quote the file, so none of them is kept)."""
+    if isinstance(err, nbformat.reader.NotJSONError):
+        return "not a notebook: the file is not JSON"
+    if isinstance(err, nbformat.NBFormatError):
+        return "not a notebook: JSON of an nbformat version the grader cannot read"
+    return f"not a notebook: JSON, but not in the notebook format ({type(err).__name__})"
 
 
 def parse_submission(name: str, data: bytes) -> Submission:
-    """A submission from a file's bytes (how a remote worker receives it); never raises."""
+    """A submission from a file's bytes (how a remote worker receives it); never raises, and no note quotes the file."""
     sub = Submission(Path(name))
     try:
         if not data:
             sub.problem = "empty file"
+        elif len(data) > MAX_FILE_BYTES:
+            sub.problem = f"file is more than {MAX_FILE_BYTES / 1e6:.0f} MB"
         else:
             sub.nb = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
             if not isinstance(sub.nb.get("cells"), list):
                 raise ValueError("no list of cells")
     except Exception as err:  # nbformat raises many kinds for a file that is not a notebook
-        sub.nb, sub.problem = None, f"not a notebook: {type(err).__name__}: {str(err)[:150]}"
+        sub.nb, sub.problem = None, _not_a_notebook(err)
     if sub.nb is not None:
         sub.exercises = exercises_in(sub.nb)
         if not sub.exercises:
