@@ -13,8 +13,9 @@ How one submission is graded:
 4. A last cell, added by the grader, holds the grader's own copy of the kernel-side code: the source of
    ``cmlesson/grading/exercises/_kernel.py``, ``_fixtures.py`` and every exercise module
    (:func:`cmlesson.grading.exercises.kernel_sources`), loaded as fresh modules of a private package with a random
-   name (no cmlesson import). It calls the student's functions on seeded inputs and writes plain JSON to a file
-   whose random name only the grader knows.
+   name (no cmlesson import). It calls the student's functions on seeded inputs, under a watch of which of the
+   package's functions run meanwhile (``_kernel.Watch``: a call into the exercise's answer scores 0), and writes
+   plain JSON to a file whose random name only the grader knows.
 5. The grader reads that JSON and judges it in its own process with cmlesson (each exercise module's
    ``judge``): patching cmlesson inside the kernel cannot change a grade.
 
@@ -291,7 +292,8 @@ def __cmlesson_grader__(student):
         module.__package__ = package
         sys.modules[module.__name__] = module
         exec(compile(source, "<cmlesson grader: " + name + ">", "exec"), module.__dict__)
-    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r}, {sandboxed!r})
+    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r}, {sandboxed!r},
+                                                 {codes!r})
 __cmlesson_grader__(globals())
 """
 
@@ -302,7 +304,7 @@ def grader_cell(results: Path, assets: Path | None, ids: list[str], limit_s: flo
     random package name (code that ran before cannot have patched it), then run them on the student's names."""
     return GRADER_CELL.format(package=f"_cmlesson_grader_{secrets.token_hex(6)}", sources=exercises.kernel_sources(),
                               results=str(results), assets=str(assets) if assets else None, ids=ids,
-                              limit=float(limit_s), sandboxed=sandboxed)
+                              limit=float(limit_s), sandboxed=sandboxed, codes=exercises.answer_codes())
 
 
 @dataclass(frozen=True)
@@ -482,6 +484,8 @@ def judge(sub: Submission, run: Run, assets: dict[str, object]) -> Row:
                 why = "not evaluated: your function was running when the notebook was stopped"
             results[ex_id] = exercises.Result(0, pts, "wrong", why)
             continue
+        if isinstance(outputs, dict) and outputs.get("tampered"):
+            notes.append(f"tampering with the grader in {ex_id}: {str(outputs['tampered'])[:200]}")
         try:
             results[ex_id] = exercises.judge(ex_id, outputs, assets.get(ex_id))
         except Exception as err:  # outputs the kernel code cannot produce: tampered with

@@ -87,7 +87,8 @@ def not_attempted(ex, message: str) -> Result:
 
 
 def preamble(ex, outputs: dict, shape_hint: str = "") -> Result | None:
-    """The verdict for missing names, stubs, aliases of cmlesson's own function and errors; None if there are outputs
+    """The verdict for missing names, stubs, aliases of cmlesson's own function, calls into the package's answer,
+    tampering with the grader's watch and errors; None if there are outputs
     to judge. ``shape_hint`` is added to the message of an error from tensors of sizes that do not broadcast."""
     if outputs.get("missing"):
         names = ", ".join(outputs["missing"])
@@ -96,6 +97,13 @@ def preamble(ex, outputs: dict, shape_hint: str = "") -> Result | None:
         return not_attempted(ex, "not attempted: the cell still runs its stub; replace not_done(...) by your code")
     if outputs.get("alias"):
         return wrong(ex, f"this is cmlesson's own {outputs['alias']}: write the code yourself")
+    if outputs.get("tampered"):
+        return wrong(ex, f"tampering with the grader: {outputs['tampered']}; the grader watches which of the package's "
+                     "functions your code runs, and code that interferes with that scores 0")
+    if outputs.get("delegated"):
+        via = f" (call chain: {outputs['via']})" if outputs.get("via") else ""
+        return wrong(ex, f"your code runs cmlesson.{outputs['delegated']}{via}, the package's own answer to this "
+                     "exercise: calling it under any name scores 0; write the code yourself")
     if outputs.get("error"):
         hint = "\n" + shape_hint if shape_hint and "must match the size of tensor" in outputs["error"] else ""
         return wrong(ex, f"your code raised an error: {outputs['error']}{hint}")
