@@ -42,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
                        help="where the notebooks run: a local pool of --jobs kernels, or a Dask distributed cluster")
     grade.add_argument("--shard", default=None, metavar="I/N",
                        help="grade only slice I of N (I from 0, e.g. $SLURM_ARRAY_TASK_ID/N); join them with grade merge")
+    grade.add_argument("--similarity", default=None, metavar="CSV",
+                       help="also compare the students' code exercise by exercise (normalised syntax trees), with each "
+                            "other and with the package's answers; write the pairs above the threshold to CSV")
+    grade.add_argument("--similarity-threshold", type=float, default=0.7, metavar="SHARE",
+                       help="share of fingerprints from which two codes are listed as similar (default 0.7)")
 
     nbg = sub.add_parser("nbgrader", help="write the graded notebooks as an nbgrader course (source/ and nbgrader_config.py)")
     nbg.add_argument("out", metavar="OUT", help="the nbgrader course folder to write (nothing there is overwritten)")

@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from ..authoring.student import write_atomic
 from ..cpus import available_cpus
-from . import exercises, platforms, sandbox
+from . import exercises, platforms, sandbox, similarity
 from .exercises import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
@@ -647,6 +647,15 @@ def merge_main(args) -> int:
     return 0
 
 
+def class_similarity(files: list[Path], threshold: float) -> list[similarity.Pair]:
+    """The similarity pairs of the class (read again: only regular files that are notebooks), against the package's
+    answers and, in a checkout of the course, its solution notebooks (the student notebooks' stubs set aside)."""
+    course = SOLUTIONS.parent
+    return similarity.compare(similarity.load_notebooks(files), threshold,
+                              solutions=SOLUTIONS if SOLUTIONS.is_dir() else None,
+                              stubs=course / "notebooks" if (course / "notebooks").is_dir() else None)
+
+
 def main(args) -> int:
     """Entry point of ``python -m cmlesson grade``: 0 when every file got its row, 1 when the grader failed
     (or, with --solutions, when a solution notebook does not score full marks), 2 for bad arguments."""
@@ -667,6 +676,12 @@ def main(args) -> int:
         return 2
     if part and args.format != "csv":
         print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student", file=sys.stderr)
+        return 2
+    if part and args.similarity:
+        print("error: --similarity compares the whole class: run it without --shard", file=sys.stderr)
+        return 2
+    if not 0 < args.similarity_threshold <= 1:
+        print(f"error: --similarity-threshold {args.similarity_threshold:g}: expected a share in (0, 1]", file=sys.stderr)
         return 2
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
@@ -695,6 +710,11 @@ def main(args) -> int:
         return 1
     print(summary(rows, time.perf_counter() - start))
     print(f"wrote {args.out}")
+    if args.similarity:
+        pairs = class_similarity(files, args.similarity_threshold)
+        write_atomic(Path(args.similarity), similarity.csv_text(pairs))
+        print(similarity.summary(pairs, args.similarity_threshold))
+        print(f"wrote {args.similarity}")
     if args.solutions:
         short = [r for r in rows if r.status != "ok" or r.total != r.max_total]
         for r in short:
