@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--similarity", default=None, metavar="CSV",
                        help="also compare the students' code exercise by exercise (normalised syntax trees), with each "
                             "other and with the package's answers; write the pairs above the threshold to CSV")
+    grade.add_argument("--report", default=None, metavar="HTML",
+                       help="also write a class report: one self-contained HTML file with the score distributions, the "
+                            "most frequent mistakes, timeouts and errors, and the similarity pairs")
     grade.add_argument("--similarity-threshold", type=float, default=0.7, metavar="SHARE",
                        help="share of fingerprints from which two codes are listed as similar (default 0.7)")
 

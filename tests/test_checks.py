@@ -126,7 +126,7 @@ def test_wrong_return_types_are_explained():
 def test_check_prints_a_report(capsys):
     result = checks.check_curriculum(C.functions(C.CORRECT["curriculum"])["ct_curriculum_student"])
     out = capsys.readouterr().out
-    assert result == checks.Result(1, 1, "ok", result.message)
+    assert result == checks.Result(1, 1, "ok", result.message, "correct")
     assert out.startswith("[PASS] Exercise 3.1: the CT curriculum N(k): 1/1")
 
 

@@ -140,7 +140,7 @@ def test_grade_writes_the_similarity_csv(tmp_path, monkeypatch, capsys):
     assert "similarity: " in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra, words", [(["--shard", "0/2"], "without --shard"),
+@pytest.mark.parametrize("extra, words", [(["--shard", "0/2"], "run them without --shard"),
                                           (["--similarity-threshold", "1.5"], "expected a share in (0, 1]")])
 def test_similarity_options_are_checked(tmp_path, capsys, extra, words):
     args = parser().parse_args(["grade", str(tmp_path), "--similarity", str(tmp_path / "p.csv"), *extra])

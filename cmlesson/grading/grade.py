@@ -55,7 +55,7 @@ from tqdm.auto import tqdm
 
 from ..authoring.student import write_atomic
 from ..cpus import available_cpus
-from . import exercises, platforms, sandbox, similarity
+from . import exercises, platforms, report, sandbox, similarity
 from .exercises import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
@@ -482,14 +482,15 @@ def judge(sub: Submission, run: Run, assets: dict[str, object]) -> Row:
             why = "not evaluated: the notebook did not finish"
             if report.get("current") == ex_id:
                 why = "not evaluated: your function was running when the notebook was stopped"
-            results[ex_id] = exercises.Result(0, pts, "wrong", why)
+            results[ex_id] = exercises.Result(0, pts, "wrong", why, why)
             continue
         if isinstance(outputs, dict) and outputs.get("tampered"):
             notes.append(f"tampering with the grader in {ex_id}: {str(outputs['tampered'])[:200]}")
         try:
             results[ex_id] = exercises.judge(ex_id, outputs, assets.get(ex_id))
         except Exception as err:  # outputs the kernel code cannot produce: tampered with
-            results[ex_id] = exercises.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})")
+            results[ex_id] = exercises.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})",
+                                              "malformed results")
             if status == "ok":
                 status = "invalid"
             notes.append(f"malformed results for {ex_id}")
@@ -677,8 +678,8 @@ def main(args) -> int:
     if part and args.format != "csv":
         print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student", file=sys.stderr)
         return 2
-    if part and args.similarity:
-        print("error: --similarity compares the whole class: run it without --shard", file=sys.stderr)
+    if part and (args.similarity or args.report):
+        print("error: --similarity and --report need the whole class: run them without --shard", file=sys.stderr)
         return 2
     if not 0 < args.similarity_threshold <= 1:
         print(f"error: --similarity-threshold {args.similarity_threshold:g}: expected a share in (0, 1]", file=sys.stderr)
@@ -710,11 +711,16 @@ def main(args) -> int:
         return 1
     print(summary(rows, time.perf_counter() - start))
     print(f"wrote {args.out}")
-    if args.similarity:
+    if args.similarity or args.report:
         pairs = class_similarity(files, args.similarity_threshold)
-        write_atomic(Path(args.similarity), similarity.csv_text(pairs))
         print(similarity.summary(pairs, args.similarity_threshold))
-        print(f"wrote {args.similarity}")
+        if args.similarity:
+            write_atomic(Path(args.similarity), similarity.csv_text(pairs))
+            print(f"wrote {args.similarity}")
+        if args.report:
+            write_atomic(Path(args.report), report.html_report(rows, pairs, time.perf_counter() - start,
+                                                               args.similarity_threshold))
+            print(f"wrote {args.report}")
     if args.solutions:
         short = [r for r in rows if r.status != "ok" or r.total != r.max_total]
         for r in short:
