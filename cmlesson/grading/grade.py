@@ -676,7 +676,8 @@ def main(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if part and args.format != "csv":
-        print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student", file=sys.stderr)
+        print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student, canvas a "
+              "whole class", file=sys.stderr)
         return 2
     if part and (args.similarity or args.report):
         print("error: --similarity and --report need the whole class: run them without --shard", file=sys.stderr)
@@ -687,6 +688,13 @@ def main(args) -> int:
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
+    ids = None
+    if args.canvas_ids:
+        try:
+            ids = platforms.canvas_ids(Path(args.canvas_ids).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            print(f"error: --canvas-ids {args.canvas_ids}: {err}", file=sys.stderr)
+            return 2
     files = find_submissions(folder)
     if args.solutions:  # the notebooks that hold exercises (06 and 07 have none)
         files = [f for f in files if f.suffix == ".ipynb" and load_submission(f).exercises]
@@ -701,16 +709,23 @@ def main(args) -> int:
     try:
         with executor_for(args.executor) as executor:
             rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox, executor=executor)
-        write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text))
+        write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text,
+                                                    visibility=args.gradescope_visibility,
+                                                    assignment=args.canvas_assignment, ids=ids))
     except Exception as err:
         why = (f"cannot grade with --sandbox {args.sandbox}: {err}" if isinstance(err, sandbox.SandboxError)
                else f"the grader failed: {type(err).__name__}: {err}")
         print(f"error: {why}", file=sys.stderr)
-        if args.format != "csv":  # a platform expects its results.json whatever happened
+        if args.format in ("gradescope", "prairielearn"):  # a platform expects its results.json whatever happened
             write_atomic(Path(args.out), platforms.failure(args.format, why))
         return 1
     print(summary(rows, time.perf_counter() - start))
     print(f"wrote {args.out}")
+    if args.format == "canvas":
+        unknown = platforms.canvas(rows, args.canvas_assignment, ids)[1]
+        if unknown:
+            print(f"warning: no Canvas student for {len(unknown)} files (keyed by their names, without an ID: map them "
+                  f"with --canvas-ids): {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}", file=sys.stderr)
     if args.similarity or args.report:
         pairs = class_similarity(files, args.similarity_threshold)
         print(similarity.summary(pairs, args.similarity_threshold))
