@@ -147,3 +147,9 @@ def test_the_report_renders_in_chromium(tmp_path, page_html):
             browser.close()
     assert console == [] and failed == [], (console, failed)
     assert (SCREENSHOTS / "class_report.png").stat().st_size > 10_000
+
+
+def test_a_class_of_invalid_files_still_gets_a_report():
+    text = report.html_report([grade.Row("a.txt", "", "invalid", "not a notebook: the file is not JSON", {})], [], 1.0, 0.7)
+    assert "No submission was graded." in text and "<img" not in text and "No exercise lost points." in text
+    assert "not a notebook: the file is not JSON" in text

@@ -22,6 +22,9 @@ How one submission is graded:
 Status: ``ok`` (graded; cells that raised are listed in ``note``), ``timeout`` (the time limit was hit; what
 was evaluated before is kept), ``error`` (the kernel died or could not start; idem), ``invalid`` (not a
 gradable notebook, or the results file was tampered with).
+
+Beyond the rows: ``--similarity`` compares the class's code exercise by exercise (:mod:`.similarity`), ``--report``
+writes the class report (:mod:`.report`), and ``--format`` picks the platform's file (:mod:`.platforms`).
 """
 
 from __future__ import annotations
