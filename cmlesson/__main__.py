@@ -36,12 +36,29 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--jobs", type=int, default=None, help="notebooks graded in parallel (default: available CPUs)")
     grade.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
                        help="isolate each kernel with bubblewrap (auto: refuse to grade if it cannot); none: no isolation")
-    grade.add_argument("--format", choices=("csv", "gradescope", "prairielearn"), default="csv",
-                       help="csv (one row per file), or one student's results.json for Gradescope or PrairieLearn")
+    grade.add_argument("--format", choices=("csv", "gradescope", "prairielearn", "canvas"), default="csv",
+                       help="csv (one row per file), one student's results.json for Gradescope or PrairieLearn, or a "
+                            "gradebook CSV to import into Canvas")
+    grade.add_argument("--gradescope-visibility", choices=("visible", "hidden", "after_due_date", "after_published"),
+                       default="visible", help="Gradescope's visibility of every test (its score and reason); "
+                                               "after_published holds them back until grades are published")
+    grade.add_argument("--canvas-assignment", default="cmlesson", metavar="NAME",
+                       help="the Canvas assignment column, e.g. 'Consistency models (12345)' (its id from Canvas's export)")
+    grade.add_argument("--canvas-ids", default=None, metavar="CSV",
+                       help="a CSV mapping each file (column 'file') to its student (ID, SIS User ID or SIS Login ID); "
+                            "without it, Canvas's own download names (name_<user id>_<file id>_...) are read")
     grade.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                        help="where the notebooks run: a local pool of --jobs kernels, or a Dask distributed cluster")
     grade.add_argument("--shard", default=None, metavar="I/N",
                        help="grade only slice I of N (I from 0, e.g. $SLURM_ARRAY_TASK_ID/N); join them with grade merge")
+    grade.add_argument("--similarity", default=None, metavar="CSV",
+                       help="also compare the students' code exercise by exercise (normalised syntax trees), with each "
+                            "other and with the package's answers; write the pairs above the threshold to CSV")
+    grade.add_argument("--report", default=None, metavar="HTML",
+                       help="also write a class report: one self-contained HTML file with the score distributions, the "
+                            "most frequent mistakes, timeouts and errors, and the similarity pairs")
+    grade.add_argument("--similarity-threshold", type=float, default=0.7, metavar="SHARE",
+                       help="share of fingerprints from which two codes are listed as similar (default 0.7)")
 
     nbg = sub.add_parser("nbgrader", help="write the graded notebooks as an nbgrader course (source/ and nbgrader_config.py)")
     nbg.add_argument("out", metavar="OUT", help="the nbgrader course folder to write (nothing there is overwritten)")

@@ -126,7 +126,7 @@ def test_wrong_return_types_are_explained():
 def test_check_prints_a_report(capsys):
     result = checks.check_curriculum(C.functions(C.CORRECT["curriculum"])["ct_curriculum_student"])
     out = capsys.readouterr().out
-    assert result == checks.Result(1, 1, "ok", result.message)
+    assert result == checks.Result(1, 1, "ok", result.message, "correct")
     assert out.startswith("[PASS] Exercise 3.1: the CT curriculum N(k): 1/1")
 
 
@@ -198,8 +198,9 @@ def test_kernel_code_is_self_contained(tmp_path):
     standing in for the notebook's globals, gives the same outputs as the in-process evaluation."""
     for name, source in exercises.kernel_sources().items():
         imports = re.findall(r"^\s*(?:from|import)\s+(\S+)", source, re.M)
-        assert all(m in ("__future__", "importlib", "json", "math", "os", "signal", "sys", "time", "dataclasses",
-                         "functools", "numpy", "torch", "._kernel", "._fixtures", "._judging") for m in imports), (name, imports)
+        assert all(m in ("__future__", "importlib", "json", "math", "os", "signal", "sys", "threading", "time", "types",
+                         "dataclasses", "functools", "numpy", "torch", "._kernel", "._fixtures", "._judging")
+                   for m in imports), (name, imports)
     assert "def run_grader" in exercises.kernel_sources()["_kernel"]
     ids = ["coefficients", "ct_loss", "curriculum"]
     student = C.functions(C.CORRECT["coefficients"], C.CORRECT["ct_loss"],

@@ -101,7 +101,7 @@ FULL = {e: checks.EXERCISES[e].points for e in C.ALL}
 EXPECTED = {
     "breaks_json.ipynb": ("error", {"coefficients": 0, "multistep": 0, "two_step": 0},
                           "could not run the notebook: the kernel's messages are unreadable", {}),
-    "carol.txt": ("invalid", {}, "not a notebook: NotJSONError", {}),
+    "carol.txt": ("invalid", {}, "not a notebook: the file is not JSON", {}),
     "cheat.ipynb": ("ok", {"coefficients": 0, "multistep": 0, "two_step": 0}, "",
                     {"coefficients": "boundary condition fails: c_skip(sigma_min) = 0.5", "multistep": "not attempted"}),
     "dies_in_function.ipynb": ("error", {"coefficients": 1, "multistep": 0, "two_step": 0}, "kernel died in the grader's cell",

@@ -3,7 +3,9 @@
 How one submission is graded:
 
 1. The file is read (never written: the grader works on a copy in a fresh temporary folder). A file that is
-   empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``.
+   empty, not JSON, not a notebook, or holds none of the course's exercise names gets status ``invalid``; so does
+   an entry that is not a regular file (a symbolic link, a folder, a FIFO, a device), which is never followed or
+   read. No note quotes a file: the reasons are the grader's own words.
 2. Which of the course's notebooks with exercises it is, is read from the exercise names in its code cells; every
    exercise of those notebooks is expected (a deleted exercise cell scores 0, it does not shrink the maximum).
 3. The notebook runs in its own fresh kernel (nbclient), cwd = its temporary folder, with one time limit for
@@ -11,14 +13,18 @@ How one submission is graded:
 4. A last cell, added by the grader, holds the grader's own copy of the kernel-side code: the source of
    ``cmlesson/grading/exercises/_kernel.py``, ``_fixtures.py`` and every exercise module
    (:func:`cmlesson.grading.exercises.kernel_sources`), loaded as fresh modules of a private package with a random
-   name (no cmlesson import). It calls the student's functions on seeded inputs and writes plain JSON to a file
-   whose random name only the grader knows.
+   name (no cmlesson import). It calls the student's functions on seeded inputs, under a watch of which of the
+   package's functions run meanwhile (``_kernel.Watch``: a call into the exercise's answer scores 0), and writes
+   plain JSON to a file whose random name only the grader knows.
 5. The grader reads that JSON and judges it in its own process with cmlesson (each exercise module's
    ``judge``): patching cmlesson inside the kernel cannot change a grade.
 
 Status: ``ok`` (graded; cells that raised are listed in ``note``), ``timeout`` (the time limit was hit; what
 was evaluated before is kept), ``error`` (the kernel died or could not start; idem), ``invalid`` (not a
 gradable notebook, or the results file was tampered with).
+
+Beyond the rows: ``--similarity`` compares the class's code exercise by exercise (:mod:`.similarity`), ``--report``
+writes the class report (:mod:`.report`), and ``--format`` picks the platform's file (:mod:`.platforms`).
 """
 
 from __future__ import annotations
@@ -27,11 +33,14 @@ import concurrent.futures as cf
 import contextlib
 import copy
 import csv
+import errno
 import io
 import json
 import logging
+import os
 import re
 import secrets
+import stat
 import subprocess
 import sys
 import tempfile
@@ -49,7 +58,7 @@ from tqdm.auto import tqdm
 
 from ..authoring.student import write_atomic
 from ..cpus import available_cpus
-from . import exercises, platforms, sandbox
+from . import exercises, platforms, report, sandbox, similarity
 from .exercises import EXERCISE_LIMIT_S
 
 MAX_FILE_BYTES = 50_000_000  # a course notebook with its figures is a few MB
@@ -109,9 +118,23 @@ class Row:
 
 
 def find_submissions(folder: Path) -> list[Path]:
-    """Every regular, non-hidden file directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """Every non-hidden entry directly in ``folder``, sorted by name: regular files, and also what is not one (a
+    symbolic link, a folder, a FIFO, a device, a socket), which :func:`load_submission` refuses without reading it."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
 
+
+def _kind(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is, in words, if it is not a regular file (None for a regular file)."""
+    kinds = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    if stat.S_ISREG(mode):
+        return None
+    return next((words for test, words in kinds if test(mode)), "not a regular file")
+
+
+def not_regular(kind: str) -> str:
+    """The note of an entry of SUBMISSIONS that is not a regular file: its kind, never where it points or what it holds."""
+    return f"{kind}, not a regular file: not read (hand in the notebook file itself)"
 
 def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
     """The exercises of every course notebook whose exercise names appear in the code cells."""
@@ -122,28 +145,53 @@ def exercises_in(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def load_submission(path: Path) -> Submission:
-    """Read and parse one file; never raises for a bad file (the reason goes in ``problem``)."""
+    """Read and parse one file; never raises for a bad file (the reason goes in ``problem``). Only a regular file is
+    read: a symbolic link (to a file outside, to a classmate's file, to a folder), a folder, a FIFO, a device or a
+    socket is refused by its kind, not followed, not opened (O_NOFOLLOW and a check of the opened file guard against
+    a swap between the two looks)."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return Submission(path, problem=f"file is {size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
-        return parse_submission(path.name, path.read_bytes())
+        kind = _kind(os.lstat(path).st_mode)
+        if kind is not None:
+            return Submission(path, problem=not_regular(kind))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            kind = _kind(info.st_mode)
+            if kind is not None:
+                return Submission(path, problem=not_regular(kind))
+            if info.st_size > MAX_FILE_BYTES:
+                return Submission(path, problem=f"file is {info.st_size / 1e6:.0f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
+            data = f.read(MAX_FILE_BYTES + 1)
+        return parse_submission(path.name, data)
     except OSError as err:
-        return Submission(path, problem=f"cannot read the file: {type(err).__name__}: {str(err)[:150]}")
+        if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link made after the first look
+            return Submission(path, problem=not_regular("a symbolic link"))
+        return Submission(path, problem=f"cannot read the file: {type(err).__name__} ({os.strerror(err.errno or 0)})")
+
+
+def _not_a_notebook(err: Exception) -> str:
+    """The grader's own words for a file nbformat cannot read (its messages quote the file, so none of them is kept)."""
+    if isinstance(err, nbformat.reader.NotJSONError):
+        return "not a notebook: the file is not JSON"
+    if isinstance(err, nbformat.NBFormatError):
+        return "not a notebook: JSON of an nbformat version the grader cannot read"
+    return f"not a notebook: JSON, but not in the notebook format ({type(err).__name__})"
 
 
 def parse_submission(name: str, data: bytes) -> Submission:
-    """A submission from a file's bytes (how a remote worker receives it); never raises."""
+    """A submission from a file's bytes (how a remote worker receives it); never raises, and no note quotes the file."""
     sub = Submission(Path(name))
     try:
         if not data:
             sub.problem = "empty file"
+        elif len(data) > MAX_FILE_BYTES:
+            sub.problem = f"file is more than {MAX_FILE_BYTES / 1e6:.0f} MB"
         else:
             sub.nb = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
             if not isinstance(sub.nb.get("cells"), list):
                 raise ValueError("no list of cells")
     except Exception as err:  # nbformat raises many kinds for a file that is not a notebook
-        sub.nb, sub.problem = None, f"not a notebook: {type(err).__name__}: {str(err)[:150]}"
+        sub.nb, sub.problem = None, _not_a_notebook(err)
     if sub.nb is not None:
         sub.exercises = exercises_in(sub.nb)
         if not sub.exercises:
@@ -247,7 +295,8 @@ def __cmlesson_grader__(student):
         module.__package__ = package
         sys.modules[module.__name__] = module
         exec(compile(source, "<cmlesson grader: " + name + ">", "exec"), module.__dict__)
-    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r}, {sandboxed!r})
+    sys.modules[package + "._kernel"].run_grader(student, {results!r}, {assets!r}, {ids!r}, {limit!r}, {sandboxed!r},
+                                                 {codes!r})
 __cmlesson_grader__(globals())
 """
 
@@ -258,7 +307,7 @@ def grader_cell(results: Path, assets: Path | None, ids: list[str], limit_s: flo
     random package name (code that ran before cannot have patched it), then run them on the student's names."""
     return GRADER_CELL.format(package=f"_cmlesson_grader_{secrets.token_hex(6)}", sources=exercises.kernel_sources(),
                               results=str(results), assets=str(assets) if assets else None, ids=ids,
-                              limit=float(limit_s), sandboxed=sandboxed)
+                              limit=float(limit_s), sandboxed=sandboxed, codes=exercises.answer_codes())
 
 
 @dataclass(frozen=True)
@@ -436,12 +485,15 @@ def judge(sub: Submission, run: Run, assets: dict[str, object]) -> Row:
             why = "not evaluated: the notebook did not finish"
             if report.get("current") == ex_id:
                 why = "not evaluated: your function was running when the notebook was stopped"
-            results[ex_id] = exercises.Result(0, pts, "wrong", why)
+            results[ex_id] = exercises.Result(0, pts, "wrong", why, why)
             continue
+        if isinstance(outputs, dict) and outputs.get("tampered"):
+            notes.append(f"tampering with the grader in {ex_id}: {str(outputs['tampered'])[:200]}")
         try:
             results[ex_id] = exercises.judge(ex_id, outputs, assets.get(ex_id))
         except Exception as err:  # outputs the kernel code cannot produce: tampered with
-            results[ex_id] = exercises.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})")
+            results[ex_id] = exercises.Result(0, pts, "wrong", f"malformed results ({type(err).__name__})",
+                                              "malformed results")
             if status == "ok":
                 status = "invalid"
             notes.append(f"malformed results for {ex_id}")
@@ -599,6 +651,15 @@ def merge_main(args) -> int:
     return 0
 
 
+def class_similarity(files: list[Path], threshold: float) -> list[similarity.Pair]:
+    """The similarity pairs of the class (read again: only regular files that are notebooks), against the package's
+    answers and, in a checkout of the course, its solution notebooks (the student notebooks' stubs set aside)."""
+    course = SOLUTIONS.parent
+    return similarity.compare(similarity.load_notebooks(files), threshold,
+                              solutions=SOLUTIONS if SOLUTIONS.is_dir() else None,
+                              stubs=course / "notebooks" if (course / "notebooks").is_dir() else None)
+
+
 def main(args) -> int:
     """Entry point of ``python -m cmlesson grade``: 0 when every file got its row, 1 when the grader failed
     (or, with --solutions, when a solution notebook does not score full marks), 2 for bad arguments."""
@@ -618,11 +679,25 @@ def main(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if part and args.format != "csv":
-        print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student", file=sys.stderr)
+        print("error: --shard writes a CSV to merge; --format gradescope and prairielearn grade one student, canvas a "
+              "whole class", file=sys.stderr)
+        return 2
+    if part and (args.similarity or args.report):
+        print("error: --similarity and --report need the whole class: run them without --shard", file=sys.stderr)
+        return 2
+    if not 0 < args.similarity_threshold <= 1:
+        print(f"error: --similarity-threshold {args.similarity_threshold:g}: expected a share in (0, 1]", file=sys.stderr)
         return 2
     if not folder.is_dir():
         print(f"error: {folder} is not a folder", file=sys.stderr)
         return 2
+    ids = None
+    if args.canvas_ids:
+        try:
+            ids = platforms.canvas_ids(Path(args.canvas_ids).read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            print(f"error: --canvas-ids {args.canvas_ids}: {err}", file=sys.stderr)
+            return 2
     files = find_submissions(folder)
     if args.solutions:  # the notebooks that hold exercises (06 and 07 have none)
         files = [f for f in files if f.suffix == ".ipynb" and load_submission(f).exercises]
@@ -637,16 +712,33 @@ def main(args) -> int:
     try:
         with executor_for(args.executor) as executor:
             rows = grade(files, timeout=args.timeout, jobs=args.jobs, sandbox_mode=args.sandbox, executor=executor)
-        write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text))
+        write_atomic(Path(args.out), platforms.text(args.format, rows, time.perf_counter() - start, csv_text,
+                                                    visibility=args.gradescope_visibility,
+                                                    assignment=args.canvas_assignment, ids=ids))
     except Exception as err:
         why = (f"cannot grade with --sandbox {args.sandbox}: {err}" if isinstance(err, sandbox.SandboxError)
                else f"the grader failed: {type(err).__name__}: {err}")
         print(f"error: {why}", file=sys.stderr)
-        if args.format != "csv":  # a platform expects its results.json whatever happened
+        if args.format in ("gradescope", "prairielearn"):  # a platform expects its results.json whatever happened
             write_atomic(Path(args.out), platforms.failure(args.format, why))
         return 1
     print(summary(rows, time.perf_counter() - start))
     print(f"wrote {args.out}")
+    if args.format == "canvas":
+        unknown = platforms.canvas(rows, args.canvas_assignment, ids)[1]
+        if unknown:
+            print(f"warning: no Canvas student for {len(unknown)} files (keyed by their names, without an ID: map them "
+                  f"with --canvas-ids): {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}", file=sys.stderr)
+    if args.similarity or args.report:
+        pairs = class_similarity(files, args.similarity_threshold)
+        print(similarity.summary(pairs, args.similarity_threshold))
+        if args.similarity:
+            write_atomic(Path(args.similarity), similarity.csv_text(pairs))
+            print(f"wrote {args.similarity}")
+        if args.report:
+            write_atomic(Path(args.report), report.html_report(rows, pairs, time.perf_counter() - start,
+                                                               args.similarity_threshold))
+            print(f"wrote {args.report}")
     if args.solutions:
         short = [r for r in rows if r.status != "ok" or r.total != r.max_total]
         for r in short:

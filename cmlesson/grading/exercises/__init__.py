@@ -2,7 +2,8 @@
 
 Each exercise module ``<id>.py`` holds, in this order:
 
-* ``EXERCISE``: its points, notebook, title and the names the student defines (:class:`._kernel.Exercise`);
+* ``EXERCISE``: its points, notebook, title, the names the student defines and the package functions that implement
+  its answer, which the student's code must not run (:class:`._kernel.Exercise`, :class:`._kernel.Watch`);
 * its fixed, seeded inputs and ``evaluate(<the student's objects>) -> dict``, which calls the student's code on
   them and returns what it produced as plain JSON-able data. This part runs in the student's kernel: it uses
   only the standard library, numpy, torch, ``._kernel`` and ``._fixtures`` (the models and spies several share);
@@ -18,16 +19,18 @@ An exercise that needs more than its student's objects in the kernel (the ladder
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
+from . import _kernel
 from ._judging import Result
 from ._kernel import EXERCISE_LIMIT_S, Exercise, evaluate_in_kernel, not_done
 
-__all__ = ["EXERCISES", "EXERCISE_LIMIT_S", "Exercise", "Result", "evaluate_in_kernel", "grader_assets", "judge", "kernel_arrays",
-           "kernel_sources", "module", "not_done"]
+__all__ = ["EXERCISES", "EXERCISE_LIMIT_S", "Exercise", "Result", "answer_codes", "answer_function", "evaluate_in_kernel",
+           "grader_assets", "judge", "kernel_arrays", "kernel_sources", "module", "not_done"]
 
 KERNEL_MODULES = ("_kernel", "_fixtures")  # shared kernel-side code, injected before the exercise modules
 
@@ -100,3 +103,39 @@ def kernel_sources() -> dict[str, str]:
     sources["_judging"] = JUDGING_STANDIN
     sources.update({ex_id: (here / f"{ex_id}.py").read_text(encoding="utf-8") for ex_id in EXERCISES})
     return sources
+
+
+def answer_function(label: str):
+    """The function of the cmlesson package that ``label`` (``"<module>.<qualified name>"``, as in
+    ``Exercise.answers``) names; ValueError if there is none."""
+    parts = label.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module("cmlesson." + ".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            break
+        obj = inspect.unwrap(obj)
+        if hasattr(obj, "__code__"):
+            return obj
+        break
+    raise ValueError(f"{label!r} names no function of the cmlesson package")
+
+
+@lru_cache(maxsize=1)
+def _answer_codes() -> tuple:
+    return tuple((label, _kernel.code_signature(answer_function(label).__code__))
+                 for label in sorted({a for ex in EXERCISES.values() for a in ex.answers}))
+
+
+def answer_codes() -> list:
+    """[(label, code signature)] of every exercise's answers: what lets the watch in the student's kernel recognise a
+    copy of their code under another file or name (plain Python literals: the grader's cell carries them)."""
+    return list(_answer_codes())
+
+
+_kernel.answer_codes_from = answer_codes  # the notebook's own checks compute them here, on first use

@@ -7,6 +7,7 @@ kernel this module is replaced by a stand-in (see :func:`cmlesson.grading.exerci
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ class Result:
     max_score: int
     status: str
     message: str
+    kind: str = ""  # what kind of finding this is, the same for every student (the class report groups by it)
 
     @property
     def passed(self) -> bool:
@@ -75,32 +77,45 @@ def reported(ex, result: Result) -> Result:
 
 
 def ok(ex, message: str) -> Result:
-    return Result(ex.points, ex.points, "ok", message)
+    return Result(ex.points, ex.points, "ok", message, "correct")
 
 
-def wrong(ex, message: str, score: int = 0) -> Result:
-    return Result(score, ex.points, "wrong", message)
+def wrong(ex, message: str, score: int = 0, kind: str = "") -> Result:
+    return Result(score, ex.points, "wrong", message, kind)
 
 
-def not_attempted(ex, message: str) -> Result:
-    return Result(0, ex.points, "not attempted", message)
+def not_attempted(ex, message: str, kind: str = "not attempted") -> Result:
+    return Result(0, ex.points, "not attempted", message, kind)
 
 
 def preamble(ex, outputs: dict, shape_hint: str = "") -> Result | None:
-    """The verdict for missing names, stubs, aliases of cmlesson's own function and errors; None if there are outputs
+    """The verdict for missing names, stubs, aliases of cmlesson's own function, calls into the package's answer,
+    tampering with the grader's watch and errors; None if there are outputs
     to judge. ``shape_hint`` is added to the message of an error from tensors of sizes that do not broadcast."""
     if outputs.get("missing"):
         names = ", ".join(outputs["missing"])
-        return not_attempted(ex, f"{names} is not defined: run the exercise cell, and keep its name")
+        return not_attempted(ex, f"{names} is not defined: run the exercise cell, and keep its name", "not defined")
     if outputs.get("stub"):
-        return not_attempted(ex, "not attempted: the cell still runs its stub; replace not_done(...) by your code")
+        return not_attempted(ex, "not attempted: the cell still runs its stub; replace not_done(...) by your code",
+                             "not attempted (the stub runs)")
     if outputs.get("alias"):
-        return wrong(ex, f"this is cmlesson's own {outputs['alias']}: write the code yourself")
+        return wrong(ex, f"this is cmlesson's own {outputs['alias']}: write the code yourself",
+                     kind="cmlesson's own function handed in")
+    if outputs.get("tampered"):
+        return wrong(ex, f"tampering with the grader: {outputs['tampered']}; the grader watches which of the package's "
+                     "functions your code runs, and code that interferes with that scores 0", kind="tampering with the grader")
+    if outputs.get("delegated"):
+        via = f" (call chain: {outputs['via']})" if outputs.get("via") else ""
+        return wrong(ex, f"your code runs cmlesson.{outputs['delegated']}{via}, the package's own answer to this "
+                     "exercise: calling it under any name scores 0; write the code yourself",
+                     kind=f"calls the package's answer (cmlesson.{outputs['delegated']})")
     if outputs.get("error"):
         hint = "\n" + shape_hint if shape_hint and "must match the size of tensor" in outputs["error"] else ""
-        return wrong(ex, f"your code raised an error: {outputs['error']}{hint}")
+        raised = re.search(r" raised ([A-Za-z_][\w.]*)", outputs["error"])
+        return wrong(ex, f"your code raised an error: {outputs['error']}{hint}",
+                     kind=f"raised {raised[1] if raised else 'an error'}")
     if outputs.get("grader_error"):
-        return wrong(ex, f"could not be evaluated: {outputs['grader_error']}")
+        return wrong(ex, f"could not be evaluated: {outputs['grader_error']}", kind="could not be evaluated")
     return None
 
 

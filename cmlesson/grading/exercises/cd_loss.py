@@ -16,7 +16,8 @@ from ._fixtures import SIGMAS, ConstNet, GaussianDenoiser, SpyNet, grad_norm, re
 from ._judging import Result, arr, close, fmt, loss_verdict, losses, np_, preamble, reported, samplers
 from ._kernel import Exercise, StudentError, call, col, floats, gen, name, safely
 
-EXERCISE = Exercise("cd_loss", 2, "02", "Exercise 2.3: the consistency distillation loss (Alg. 2)", ("cd_loss_student",), rank=3)
+EXERCISE = Exercise("cd_loss", 2, "02", "Exercise 2.3: the consistency distillation loss (Alg. 2)", ("cd_loss_student",), rank=3,
+                    answers=('losses.consistency_distillation_loss', 'losses.consistency_loss', 'samplers.heun_step'))
 BATCH = 64
 
 
@@ -77,7 +78,7 @@ def evaluate(fn) -> dict:
         out["zero_case"] = floats(zero, name(fn))
         return out
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from torch import nn
 from ._judging import Result, arr, close, fmt, ok, preamble, reported, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, safely
 
-EXERCISE = Exercise("cd_step", 1, "02", "Exercise 2.4: one training step of distillation", ("cd_step_student",), rank=4)
+EXERCISE = Exercise("cd_step", 1, "02", "Exercise 2.4: one training step of distillation", ("cd_step_student",), rank=4,
+                    answers=('training.distillation_step',))
 LR, MU, EVAL_DECAY, STALE = 0.1, 0.9, 0.5, 3.0  # SGD rate, target decay, the spy eval EMA's decay, a leftover gradient
 
 
@@ -167,7 +168,7 @@ def evaluate(fn) -> dict:
                    target_touched=s["target"].touched(), eval_touched=s["ema"].touched())
         return out
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 def _is_number(v) -> bool:

@@ -13,7 +13,8 @@ from ._judging import Result, arr, close, first_difference, np_, ok, parameteriz
 from ._kernel import Exercise, call, floats, name, safely
 
 EXERCISE = Exercise("coefficients", 1, "01", "Exercise 1.1: c_skip and c_out from the boundary condition",
-                    ("c_skip_student", "c_out_student"), rank=1)
+                    ("c_skip_student", "c_out_student"), rank=1,
+                    answers=('parameterization.c_skip', 'parameterization.c_out'))
 SETTINGS = ((0.5, 0.002), (1.3, 0.05), (1.0, 0.004))  # (sigma_data, sigma_min); the third is the first in units x2
 LEVELS = (0.3, 1.0, 3.0, 10.0, 80.0, 1e4)  # above the boundary; 1e4 probes the limit at large sigma
 
@@ -43,7 +44,7 @@ def evaluate(c_skip_fn, c_out_fn) -> dict:
                           "c_out": floats(call(c_out_fn, *args), name(c_out_fn))})
         return {"cases": cases}
 
-    return safely(body, c_skip_fn, c_out_fn)
+    return safely(EXERCISE, body, c_skip_fn, c_out_fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

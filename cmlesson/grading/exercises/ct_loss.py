@@ -14,7 +14,8 @@ from ._fixtures import SIGMAS, ConstNet, SpyNet, grad_norm, recorded_calls
 from ._judging import Result, arr, close, fmt, loss_verdict, losses, np_, preamble, reported
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training loss", ("ct_loss_student",), rank=1)
+EXERCISE = Exercise("ct_loss", 2, "05", "Exercise 5.1a: the consistency training loss", ("ct_loss_student",), rank=1,
+                    answers=('losses.consistency_training_loss', 'losses.consistency_loss'))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def evaluate(fn) -> dict:
         out["zero_case"] = floats(zero, name(fn))
         return out
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

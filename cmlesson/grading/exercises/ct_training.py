@@ -27,7 +27,7 @@ def evaluate(samples) -> dict:
             raise StudentError(f"ex1_samples has shape {tuple(samples.shape)}, expected ({CT_SAMPLES}, 2)")
         return {"samples": floats(samples, "ex1_samples")}
 
-    return safely(body)
+    return safely(EXERCISE, body)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

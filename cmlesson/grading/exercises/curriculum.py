@@ -9,7 +9,8 @@ import numpy as np
 from ._judging import Result, fmt, ok, preamble, reported, schedules, wrong
 from ._kernel import Exercise, call, name, number, safely
 
-EXERCISE = Exercise("curriculum", 1, "03", "Exercise 3.1: the CT curriculum N(k)", ("ct_curriculum_student",), rank=1)
+EXERCISE = Exercise("curriculum", 1, "03", "Exercise 3.1: the CT curriculum N(k)", ("ct_curriculum_student",), rank=1,
+                    answers=('schedules.ct_curriculum',))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ def evaluate(fn) -> dict:
     def body() -> dict:
         return {"values": [number(call(fn, *args), name(fn)) for args in inputs()]}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from torch import nn
 from ._judging import Result, arr, close, ema_update_, fmt, np_, ok, preamble, reported, wrong
 from ._kernel import Exercise, call, floats, gen, safely
 
-EXERCISE = Exercise("ema", 1, "04", "Exercise 4.1: the EMA update", ("ema_update_student",), rank=1)
+EXERCISE = Exercise("ema", 1, "04", "Exercise 4.1: the EMA update", ("ema_update_student",), rank=1,
+                    answers=('ema.ema_update_',))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def evaluate(fn) -> dict:
         returned = call(fn, ema_model, model, decay)
         return {"returned_none": returned is None, "ema": _state(ema_model), "model": _state(model)}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

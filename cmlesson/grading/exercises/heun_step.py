@@ -15,7 +15,8 @@ from ._fixtures import SIGMAS, GaussianDenoiser
 from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("heun_step", 1, "02", "Exercise 2.2: one Heun step of the teacher's ODE", ("heun_step_student",), rank=2)
+EXERCISE = Exercise("heun_step", 1, "02", "Exercise 2.2: one Heun step of the teacher's ODE", ("heun_step_student",), rank=2,
+                    answers=('samplers.heun_step', 'samplers.euler_step', 'samplers.pf_ode_slope'))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -54,7 +55,7 @@ def evaluate(fn) -> dict:
             cases.append({"result": result, "calls": den.calls})
         return {"cases": cases}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from torch import nn
 from ._judging import Result, bench, checkpoints, data, metrics, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, StudentError, call, gen, name, number, safely
 
-EXERCISE = Exercise("ladder", 2, "05", "Exercise 5.2b: the quality ladder", ("quality_ladder_student",), rank=4)
+EXERCISE = Exercise("ladder", 2, "05", "Exercise 5.2b: the quality ladder", ("quality_ladder_student",), rank=4,
+                    answers=('authoring.bench.quality_ladder',))
 LADDER_STEPS = (1, 2, 3)  # the ladder's rungs: consistency steps
 LADDER_SEED = 3  # the seed handed to quality_ladder_student
 
@@ -111,7 +112,7 @@ def evaluate(fn, model, reference) -> dict:
             metric = {"error": str(err)}
         return {"items": items, "metric": metric}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

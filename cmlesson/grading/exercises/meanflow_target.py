@@ -9,7 +9,8 @@ from torch import nn
 from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, wrong
 from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
-EXERCISE = Exercise("meanflow_target", 2, "08", "Exercise 8.1: the MeanFlow target", ("meanflow_target_student",), rank=1)
+EXERCISE = Exercise("meanflow_target", 2, "08", "Exercise 8.1: the MeanFlow target", ("meanflow_target_student",), rank=1,
+                    answers=('frontier.meanflow.meanflow_target',))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -70,7 +71,7 @@ def evaluate(fn) -> dict:
                            "shifted": _shifted(calls, inp["z"].double(), inp["t"].double())}
         return result
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 def _shifted(calls: list[dict], z: torch.Tensor, t: torch.Tensor) -> float:

@@ -12,7 +12,8 @@ from ._fixtures import GaussianConsistency
 from ._judging import Result, arr, close, fmt, np_, ok, preamble, reported, samplers, wrong
 from ._kernel import Exercise, call, floats, gen, name, safely
 
-EXERCISE = Exercise("multistep", 1, "01", "Exercise 1.2: multistep consistency sampling (Alg. 1)", ("multistep_student",), rank=2)
+EXERCISE = Exercise("multistep", 1, "01", "Exercise 1.2: multistep consistency sampling (Alg. 1)", ("multistep_student",), rank=2,
+                    answers=('samplers.sample_consistency',))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -34,7 +35,7 @@ def evaluate(fn) -> dict:
         same = again["shape"] == result["shape"] and bool(np.array_equal(again["values"], result["values"], equal_nan=True))
         return {"result": result, "calls": inp["model"].calls, "repeatable": same}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import numpy as np
 from ._judging import Result, close, fmt, metrics, ok, ot, preamble, reported, wrong
 from ._kernel import Exercise, call, name, number, safely
 
-EXERCISE = Exercise("w1", 1, "05", "Exercise 5.2a: exact 2-D W1", ("w1_student",), rank=3)
+EXERCISE = Exercise("w1", 1, "05", "Exercise 5.2a: exact 2-D W1", ("w1_student",), rank=3,
+                    answers=('metrics.wasserstein_2d',))
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -31,7 +32,7 @@ def evaluate(fn) -> dict:
     def body() -> dict:
         return {"values": [number(call(fn, a.copy(), b.copy()), name(fn)) for a, b in inputs()]}
 
-    return safely(body, fn)
+    return safely(EXERCISE, body, fn)
 
 
 # --- judge side ------------------------------------------------------------------------------------------------
