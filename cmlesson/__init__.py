@@ -28,8 +28,8 @@ The method, at the top level: what the lesson teaches and every notebook imports
 ``frontier/``: the labs' methods (notebooks 07-09): ``trigflow`` (sCM), ``flowmap``, ``shortcut``, ``meanflow``,
 ``guidance``, ``latent``, ``lcm``, ``classifier`` (the digits classifier).
 
-``grading/``: the instructor's wing: ``grade``, ``sandbox``, ``platforms``, ``nbgrader_course``, ``exercises/`` (one
-module per exercise).
+``grading/``: the instructor's wing: ``grade``, ``sandbox``, ``platforms``, ``nbgrader_course``, ``similarity``, ``report``,
+``exercises/`` (one module per exercise).
 
 ``authoring/``: what builds the course: ``student`` (the student notebooks), ``course`` (setup cell, badges),
 ``bench`` and ``bench_frontier`` (the benchmark), ``nbrun`` (one notebook in a fresh kernel), ``site`` (the website).

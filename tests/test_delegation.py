@@ -100,7 +100,7 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
     "consistency_function": ("import cmlesson.parameterization as Q\n"
                              "def consistency_function_student(backbone, x, sigma, sd, sm):\n"
                              "    return Q.ConsistencyFunction(backbone, sd, sm, 80.0)(x, sigma)\n",
-                             "parameterization.ConsistencyFunction.forward"),
+                             "parameterization.Preconditioner.forward"),
     "heun_step": ("heun_step_student = lambda d, x, s, sn: samplers.heun_step(d, x, s, sn)\n", "samplers.heun_step"),
     "cd_loss": ("import functools\nfrom cmlesson import losses\n"
                 "cd_loss_student = functools.partial(losses.consistency_distillation_loss)\n",

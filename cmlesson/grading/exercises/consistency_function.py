@@ -19,7 +19,7 @@ from ._kernel import Exercise, StudentError, call, floats, gen, name, safely
 
 EXERCISE = Exercise("consistency_function", 1, "02", "Exercise 2.1: the consistency function around the backbone",
                     ("consistency_function_student",), rank=1,
-                    answers=('parameterization.consistency_function', 'parameterization.ConsistencyFunction.forward'))
+                    answers=('parameterization.consistency_function', 'parameterization.Preconditioner.forward'))
 SETTINGS = ((0.5, 0.002), (1.3, 0.05))  # (sigma_data, sigma_min): the course's, then other units
 ROWS = 32  # rows per case; the first BOUNDARY_ROWS sit exactly at sigma_min
 BOUNDARY_ROWS = 4
