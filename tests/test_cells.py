@@ -54,3 +54,13 @@ def test_the_checked_outputs_keep_their_tags():
     tagged = [p.name for p in sorted((ROOT / "solutions").glob("*.ipynb"))
               for c in nbformat.read(p, as_version=4).cells if "nbval-check-output" in c.metadata.get("tags", [])]
     assert len(tagged) >= 12 and len(set(tagged)) >= 6, tagged  # as many as the comment markers were
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_predict_prompt_gets_a_cell_for_the_prediction(path):
+    """A **Predict.** prompt is followed by a "Your prediction" markdown cell, before the code that answers it."""
+    cells = nbformat.read(path, as_version=4).cells
+    missing = [c.get("id") for c, nxt in zip(cells, [*cells[1:], None], strict=True)
+               if c.cell_type == "markdown" and "**Predict" in c.source
+               and not (nxt is not None and nxt.cell_type == "markdown" and "Your prediction" in nxt.source)]
+    assert not missing, f"Predict prompts without a prediction cell after them: {missing}"
