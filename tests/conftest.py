@@ -38,6 +38,19 @@ def random_backbone(seed: int, data_dim: int = 2, out_std: float = 1.0) -> Noise
     return net
 
 
+@pytest.fixture(scope="module")
+def ladder_assets():
+    """The ladder exercise's grader assets: a tiny random consistency model (not the shipped checkpoint), a reference."""
+    from cmlesson import data, parameterization
+    from cmlesson.grading.exercises import ladder
+
+    torch.manual_seed(0)
+    backbone = NoiseConditionedMLP(2, TINY)
+    nn.init.normal_(backbone.out.weight, std=0.3)
+    model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
+    return ladder.LadderAssets(model, data.sample("moons", 2000, seed=5))
+
+
 @pytest.fixture
 def make_backbone():
     """Factory fixture: ``make_backbone(seed)`` gives a tiny backbone with a non-zero output layer."""

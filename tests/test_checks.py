@@ -17,21 +17,8 @@ from grading_fixtures import corpus as C
 from torch import nn
 
 from cmlesson import checks, data, parameterization, schedules
-from cmlesson.config import NetworkConfig
 from cmlesson.grading import exercises, grade
 from cmlesson.grading.exercises import ct_training, ladder
-from cmlesson.networks import NoiseConditionedMLP
-
-
-@pytest.fixture(scope="module")
-def ladder_assets() -> ladder.LadderAssets:
-    """A tiny random consistency model (not the shipped checkpoint) and a two-moons reference."""
-    torch.manual_seed(0)
-    backbone = NoiseConditionedMLP(2, NetworkConfig(hidden=16, depth=2))
-    nn.init.normal_(backbone.out.weight, std=0.3)
-    model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
-    return ladder.LadderAssets(model, data.sample("moons", 2000, seed=5))
-
 
 grade_code = C.grade
 

@@ -9,28 +9,15 @@ import sys
 import threading
 
 import pytest
-import torch
 from grading_fixtures import corpus as C
-from torch import nn
 
-from cmlesson import checks, data, parameterization
-from cmlesson.config import NetworkConfig
+from cmlesson import checks
 from cmlesson.grading import exercises, grade
-from cmlesson.grading.exercises import _kernel, ladder
-from cmlesson.networks import NoiseConditionedMLP
+from cmlesson.grading.exercises import _kernel
 
 C_OUT = C.CORRECT["coefficients"].split("\n\n")[1]  # the student's own c_out, beside a delegating c_skip
 C_SKIP = C.CORRECT["coefficients"].split("\n\n")[0]
 OWN_C_SKIP = "    return 1 / (1 + ((s - sm) / sd) ** 2)\n"
-
-
-@pytest.fixture(scope="module")
-def ladder_assets() -> ladder.LadderAssets:
-    torch.manual_seed(0)
-    backbone = NoiseConditionedMLP(2, NetworkConfig(hidden=16, depth=2))
-    nn.init.normal_(backbone.out.weight, std=0.3)
-    model = parameterization.ConsistencyFunction(backbone, 0.5, 0.002, 80.0).eval().requires_grad_(False)
-    return ladder.LadderAssets(model, data.sample("moons", 2000, seed=5))
 
 
 def _delegation(result, label: str) -> None:

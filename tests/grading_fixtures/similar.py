@@ -3,18 +3,12 @@ listed as similar), and planted copies of one of them (which must be)."""
 
 from __future__ import annotations
 
+from grading_fixtures.corpus import CORRECT
+
 # --- independent right answers, two exercises, three styles each ------------------------------------------------
 
 CT_LOSS_STYLES = {
-    "ana": """\
-def ct_loss_student(model, target_model, x0, sigmas, generator):
-    i = torch.randint(0, len(sigmas) - 1, (x0.shape[0],), generator=generator)
-    z = torch.randn(x0.shape, generator=generator)
-    hi, lo = sigmas[i], sigmas[i + 1]
-    with torch.no_grad():
-        target = target_model(x0 + lo[:, None] * z, lo)
-    return (model(x0 + hi[:, None] * z, hi) - target).pow(2).sum(1).mean()
-""",
+    "ana": CORRECT["ct_loss"],  # the corpus's right answer
     "ben": """\
 import torch.nn.functional as F
 
