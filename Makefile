@@ -9,7 +9,7 @@ PORT   ?= 8888
 # torch first, pinned: a local CPU build here; an unpinned torch pulls a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 
-.PHONY: lab test check bench bench-readme bench-grading nbtest grade-solutions student venv debs clean site site-solutions site-test
+.PHONY: lab lab-instructor test check bench bench-readme bench-grading nbtest grade-solutions student venv debs clean site site-solutions site-test
 
 venv: $(STAMP)
 
@@ -24,9 +24,17 @@ $(STAMP): pyproject.toml
 # As root (a container, a cloud VM) JupyterLab refuses to start without --allow-root: passed then, and said so.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 LAB_ARGS ?=
+# The students' Lab shows nothing of nbgrader (installed for instructors and tests): jupyter/students/ turns it off.
+STUDENT_JUPYTER := $(CURDIR)/jupyter/students
 lab: venv
 	@$(if $(ALLOW_ROOT),echo "make lab: running as root: JupyterLab needs --allow-root there; passing it")
-	cd notebooks && ../$(VENV)/bin/jupyter lab --port $(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
+	cd notebooks && JUPYTER_CONFIG_PATH="$(STUDENT_JUPYTER)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+	  ../$(VENV)/bin/jupyter lab --port $(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
+
+## make lab-instructor: the instructors' Lab: the repository root (solutions/ included) with nbgrader's menu and formgrader
+lab-instructor: venv
+	@$(if $(ALLOW_ROOT),echo "make lab: running as root: JupyterLab needs --allow-root there; passing it")
+	$(VENV)/bin/jupyter lab --port $(PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 ## make test: set up, then run every test (unit, notebooks with nbval, browser, grading)
 # One pytest run: unit tests, the slow ones (training, browser, grading) and every notebook under nbval.
