@@ -152,3 +152,39 @@ def test_setup_cell_installs_the_tagged_version():
     assert course.TAG == f"v{cmlesson.__version__}"
     assert course.archive_url().endswith(f"/archive/refs/tags/{course.TAG}.zip")
     assert f'"{course.archive_url()}"' in course.setup_source()
+
+
+def test_setup_cell_is_short_and_the_rest_lives_in_the_package():
+    """At most course.SETUP_LINES lines on screen; what they do not say is cmlesson.authoring.hosted, tested below."""
+    lines = course.setup_source().splitlines()
+    assert len(lines) <= course.SETUP_LINES, lines
+    assert "from cmlesson.authoring.hosted import setup" in course.setup_source()
+
+
+def test_hosted_installs_only_the_missing_requirements_and_pins_the_rest():
+    from cmlesson.authoring import hosted
+
+    installed = {"numpy": "1.26.4", "torch": "2.13.0+cpu", "scikit-learn": "1.3.2", "weird": "dev-build"}
+    wanted = ["torch>=2.1", "numpy>=1.24", "scikit_learn>=1.3", "POT>=0.9", "tqdm>=4.60",
+              'jupyterlab>=4.0; extra == "lab"']
+    assert hosted.missing_requirements(wanted, installed) == ["POT>=0.9", "tqdm>=4.60"]  # names compared normalized
+    pins = hosted.constraints(installed).splitlines()
+    assert pins == ["numpy==1.26.4", "torch==2.13.0+cpu", "scikit-learn==1.3.2"]  # a version pip cannot pin is left out
+    assert hosted.normalized("Scikit_Learn.X") == "scikit-learn-x"
+
+
+def test_hosted_setup_after_a_fresh_install_says_so_and_installs_what_is_missing(monkeypatch, capsys):
+    from cmlesson.authoring import hosted
+
+    calls = []
+    monkeypatch.setattr(hosted, "installed_versions", lambda: {"numpy": "1.26.4"})
+    monkeypatch.setattr(hosted.importlib.metadata, "requires", lambda name: ["numpy>=1.24", "POT>=0.9"])
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **k: calls.append(cmd) or types.SimpleNamespace(
+        returncode=1, stdout="", stderr="ERROR: No matching distribution found for POT>=0.9\n"))
+    hosted.setup("the-source", fresh=True)
+    assert calls and calls[0][-1] == "POT>=0.9" and "--constraint" in calls[0]
+    out = capsys.readouterr().out
+    assert out.startswith("installed cmlesson from the-source, but not the packages it needs (offline?"), out
+    assert out.rstrip().endswith("No matching distribution found for POT>=0.9") and out.count("\n") == 1
+    hosted.setup("the-source", fresh=False)  # under `make lab`: nothing to do, nothing said
+    assert capsys.readouterr().out == "" and len(calls) == 1

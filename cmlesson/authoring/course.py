@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from .. import __version__
+from . import hosted
 
 REPOSITORY = "cmlesson/cmlesson"  # GitHub owner/name of the course
 TAG = f"v{__version__}"  # the git tag of this version: badges open it, the setup cell installs it
@@ -156,29 +157,17 @@ def map_cell_source(table: str) -> str:
 
 
 SETUP_SOURCE = '''\
-# Setup: run this cell first. Where cmlesson is installed (`make lab`) it does nothing. Where it is missing (Colab,
-# Kaggle) it installs cmlesson {tag} from {repository}, adding packages but changing none that is
-# installed: the runtime's kernel, numpy and torch keep their versions. (Written by `python -m cmlesson student --sync-setup`.)
-import importlib.metadata, importlib.util, os, re, subprocess, sys, tempfile
-
-if importlib.util.find_spec("cmlesson") is None:
-    source = os.environ.get("{env}", "{archive}")
-    installed = {{re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version
-                 for d in reversed(list(importlib.metadata.distributions())) if d.metadata["Name"]}}
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:  # pip constraints: keep every version
-        pins.write("\\n".join(f"{{name}}=={{v}}" for name, v in installed.items() if re.fullmatch(r"[0-9][0-9a-z.+!]*", v)))
-    pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--constraint", pins.name, source],
-                         capture_output=True, text=True)
-    os.unlink(pins.name)
-    importlib.invalidate_caches()
-    last = ((pip.stderr + pip.stdout).strip().splitlines() or ["pip failed"])[-1]
-    print(f"installed cmlesson from {{source}}" if pip.returncode == 0 else
-          f"could not install cmlesson from {{source}} (offline? on Kaggle, turn Internet on in Settings): {{last}}")
-if "google.colab" in sys.modules:  # Colab renders ipywidgets 8 only through its custom widget manager
-    from google.colab import output
-    output.enable_custom_widget_manager()'''
+# Setup, run first: installs cmlesson {tag} on Colab or Kaggle; does nothing under `make lab`.
+import importlib.util, os, subprocess, sys
+source = os.environ.get("{env}", "{archive}")
+if fresh := importlib.util.find_spec("cmlesson") is None:  # cmlesson alone, then what it needs
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", source]
+    subprocess.run(pip, capture_output=True), importlib.invalidate_caches()
+try: from cmlesson.authoring.hosted import setup; setup(source, fresh)
+except ImportError: print(f"could not install cmlesson from {{source}} ({offline})")'''
+SETUP_LINES = 8  # the setup cell's most lines: the rest lives in cmlesson.authoring.hosted
 
 
 def setup_source() -> str:
     """The source of the setup cell, the first code cell of every notebook."""
-    return SETUP_SOURCE.format(tag=TAG, repository=f"github.com/{REPOSITORY}", env=SOURCE_ENV, archive=archive_url())
+    return SETUP_SOURCE.format(tag=TAG, env=SOURCE_ENV, archive=archive_url(), offline=hosted.OFFLINE_HINT)
