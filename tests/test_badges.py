@@ -120,3 +120,13 @@ def test_every_notebook_shows_its_place_minutes_and_measured_running_time_under_
         for folder in ("solutions", "notebooks"):
             title = nbformat.read(ROOT / folder / path.name, as_version=4).cells[0].source.split("\n")
             assert title.count(line) == 1 and title.index(line) == title.index(course.badges(path.name)) + 2, (folder, path.name)
+
+
+def test_the_core_path_reads_in_at_most_core_words():
+    """The lesson (the core path's notebooks) in at most course.CORE_WORDS words of prose, as student_minutes counts."""
+    counts = {p.name: course.prose_words(nbformat.read(p, as_version=4).cells) for p in SOLUTIONS
+              if course.place(p.name).kind == "core"}
+    assert len(counts) == 5 and sum(counts.values()) <= course.CORE_WORDS, counts
+    assert course.prose_words([{"cell_type": "markdown", "source": "# T\n" + course.BADGE_PREFIX + " x\nOne two"},
+                               {"cell_type": "code", "source": "words in code are not prose"},
+                               {"cell_type": "markdown", "id": course.MAP_CELL_ID, "source": "the map"}]) == 4

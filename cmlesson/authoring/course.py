@@ -77,6 +77,7 @@ COURSE_MAP = {  # the lesson 11.2 is the core path; everything beyond it is a la
     "08": Place("lab", None, ("03",)), "09": Place("lab", None, ("07",)),
 }
 SESSIONS = 2  # the core path's sessions, about 90 minutes each
+CORE_WORDS = 10_000  # the core path's prose at most (words): two sessions leave room for reading, code and exercises
 # One rule for a student's minutes, calibrated on students' times for notebooks 01-05 (60-75, 80-100, 25-30, 20-25 and
 # 50-70 minutes, done in full): prose read closely (math, figures), code read, each graded exercise and each
 # prediction, and the notebook's own running time.
@@ -98,12 +99,28 @@ def place(name: str) -> Place:
         raise ValueError(f"notebook {name!r} is not on the course map (COURSE_MAP: {sorted(COURSE_MAP)})") from None
 
 
+def _lesson(cells: list[dict]) -> list[dict]:
+    """A notebook's cells without the generated ones (the setup cell, the course map): what the lesson holds."""
+    return [c for c in cells if c.get("id") not in (SETUP_CELL_ID, MAP_CELL_ID)]
+
+
+def _prose(cells: list[dict]) -> str:
+    """The markdown of ``cells`` a student reads, without the badge and header lines."""
+    return " ".join(line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
+                    if not line.startswith((BADGE_PREFIX, *HEADER_PREFIXES)))
+
+
+def prose_words(cells: list[dict]) -> int:
+    """The words of prose in a notebook's ``cells`` (generated cells, badges and header left out), as student_minutes
+    counts them; the core path holds at most CORE_WORDS of them."""
+    return len(_prose(_lesson(cells)).split())
+
+
 def student_minutes(cells: list[dict], cpu_s: float) -> int:
     """A student's minutes for a notebook's ``cells``: prose / READING_WPM + code / CODE_LINES_PER_MINUTE
     + EXERCISE_MINUTES per graded exercise + PREDICT_MINUTES per Predict prompt + the running time, to 5 minutes."""
-    cells = [c for c in cells if c.get("id") not in (SETUP_CELL_ID, MAP_CELL_ID)]  # generated, not the lesson
-    prose = " ".join(line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
-                     if not line.startswith((BADGE_PREFIX, *HEADER_PREFIXES)))
+    cells = _lesson(cells)
+    prose = _prose(cells)
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     exercises = {m for text in code for m in _CHECK.findall(text)}
     minutes = (len(prose.split()) / READING_WPM + sum(len(t.splitlines()) for t in code) / CODE_LINES_PER_MINUTE
