@@ -63,11 +63,12 @@ def scatter_panels(panels: Mapping[str, object], limits=MOONS_LIMITS, suptitle: 
     return fig
 
 
-def plot_curriculum(ax, K: int, curricula: Mapping[str, object]) -> None:
-    """N(k) over training steps k = 0..K for each named curriculum function N(k, K) (notebook 03; 06 adds iCT's)."""
+def plot_curriculum(ax, K: int, curricula: Mapping[str, object], colors: Mapping[str, str] | None = None) -> None:
+    """N(k) over training steps k = 0..K for each named curriculum function N(k, K) (notebook 03; 06 adds iCT's).
+    ``colors`` (name: colour) keeps one colour per curriculum across panels."""
     k = np.arange(K + 1)
     for name, fn in curricula.items():
-        ax.step(k, [fn(int(i), K) for i in k], where="post", label=name)
+        ax.step(k, [fn(int(i), K) for i in k], where="post", label=name, color=(colors or {}).get(name))
     ax.set_xlabel("training step k")
     ax.set_ylabel("levels N(k)")
     ax.set_title("Discretization curriculum")
@@ -145,35 +146,43 @@ def plot_outputs_along_paths(ax, path, outputs: Mapping[str, object], background
     ax.set_title(_title(title), fontsize=10)
 
 
+EMA_MEMORY_LEGEND = {"fontsize": 8, "loc": "upper left", "bbox_to_anchor": (1.02, 1.0)}  # beside the curves
+
+
 def plot_ema_memory(decays: Sequence[float], steps: int, marks: Mapping[str, int] | None = None) -> Figure:
     """decay^k: the weight an EMA still gives its initial value after k updates, for each decay (notebook 04).
 
     Exact for any training run: theta_ema(k) = decay^k theta(0) + (1 - decay) sum_j decay^(k-j) theta(j).
+    The step axis is logarithmic, so that a short memory (0.95: tens of steps) shows beside a long one (0.9999).
     ``marks`` draws vertical lines at named step counts (e.g. the lesson's 8,000 steps).
     """
-    k = np.arange(steps + 1)
-    fig, ax = plt.subplots(figsize=(6.0, 3.4), layout="constrained")
+    k = np.arange(1, steps + 1)
+    fig, ax = plt.subplots(figsize=(7.6, 3.4), layout="constrained")
     for i, d in enumerate(decays):
         ax.plot(k, float(d) ** k, color=f"C{i}", label=f"decay {d:g}")
     for j, (name, at) in enumerate((marks or {}).items()):
         ax.axvline(at, color="0.4", ls=":" if j else "--", lw=1)
         ax.text(at, 1.02, f" {name}", rotation=0, fontsize=8, va="bottom", ha="left", color="0.3",
                 transform=ax.get_xaxis_transform())
-    ax.set_xlim(0, steps)
+    ax.set_xscale("log")
+    ax.set_xlim(1, steps)
     ax.set_ylim(0, 1.0)
-    ax.set_xlabel("optimizer steps k")
+    ax.set_xlabel("optimizer steps k (log scale)")
     ax.set_ylabel(r"weight on the initial weights, decay$^k$")
-    ax.set_title("How much of its random start an EMA still remembers", pad=16)
+    ax.set_title("How much of its start an EMA still holds", pad=16)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(**EMA_MEMORY_LEGEND)
     return fig
 
 
-def plot_target_decay(ax, K: int, curricula: Mapping[str, object], decay) -> None:
-    """The CT target decay mu(k) = decay(N(k)) over steps k = 0..K, one line per named curriculum N(k, K) (notebook 03)."""
+def plot_target_decay(ax, K: int, curricula: Mapping[str, object], decay,
+                      colors: Mapping[str, str] | None = None) -> None:
+    """The CT target decay mu(k) = decay(N(k)) over steps k = 0..K, one line per named curriculum N(k, K) (notebook 03).
+    ``colors`` (name: colour) keeps one colour per curriculum across panels."""
     k = np.arange(K + 1)
     for i, (name, curriculum) in enumerate(curricula.items()):
-        ax.step(k, [decay(curriculum(int(j), K)) for j in k], where="post", color=f"C{i}", label=name)
+        color = (colors or {}).get(name, f"C{i}")
+        ax.step(k, [decay(curriculum(int(j), K)) for j in k], where="post", color=color, label=name)
     ax.set_xlabel("training step k")
     ax.set_ylabel(r"target decay $\mu(k)$")
     ax.set_title(r"Target EMA: $\mu(k) = \exp(s_0 \ln \mu_0 / N(k))$", fontsize=10)

@@ -85,9 +85,16 @@ def judge(outputs: dict) -> Result:
         return all(close(a[k], b[k], rtol=1e-5, atol=1e-7) for k in keys)
 
     problems = []
-    if not same(got_online, online, list(online)):
+    into_online = {k: decay * online[k] + (1 - decay) * start[k] for k in params}  # the average written into model
+    into_online_swapped = {k: expected[k] for k in params}
+    averaged_online = not same(got_online, online, params) and same(got, start, params) and (
+        same(got_online, into_online, params) or same(got_online, into_online_swapped, params))
+    if averaged_online:
+        problems.append("the update went into model, the online network, and ema_model's parameters did not move: "
+                        "write the average into ema_model's tensors (the target) and only read model's")
+    elif not same(got_online, online, list(online)):
         problems.append("you changed model (the online network): only ema_model may change")
-    if not same(got, expected, params):
+    if not same(got, expected, params) and not averaged_online:
         if same(got, start, params):
             returned = "" if outputs.get("returned_none", True) else (
                 " (your function returns a value, but the training loop ignores it: the average lives in ema_model)")
