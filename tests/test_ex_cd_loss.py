@@ -39,6 +39,15 @@ MISTAKES = [  # (mistake, words the diagnosis must contain, score)
     ("batch_sum", r"summed over the batch instead of averaging", 1),
     ("vs_x0", r"not 0, when the online and target networks coincide", 0),
     ("noise_first", r"^levels not drawn as in the contract", 0),
+    ("online_as_target", r"^the target comes from the online model \(called 2 times\), not from target_model, "
+     r"the slow average theta\^-$", 0),
+    ("online_as_target_with_grad", r"^the target comes from the online model.*ran with gradients on", 0),
+    ("lesson", r"^pair reversed.*\nthis is the lesson text's reversed loss: noise added at the lower level", 0),
+    ("reversed_with_grad", r"^gradient reaches the target network.*\npair reversed", 0),
+    ("target_on_x_hi", r"^the target network got x_hi itself", 0),
+    ("step_from_x0", r"^the teacher stepped from the clean x0", 0),
+    ("not_squared", r"^the distance is not squared: .* loss = 0\.6767, expected 0\.8699", 0),
+    ("l1", r"^the distance is the L1 norm", 0),
 ]
 
 

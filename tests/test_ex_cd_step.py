@@ -30,6 +30,12 @@ MISTAKES = [
     ("no_eval_ema", r"^the evaluation EMA was never updated"),
     ("eval_of_target", r"^ema\.update got target\.model"),
     ("returns_tensor", r"^returned the loss tensor, graph and all"),
+    ("clipped", r"^the gradient was rescaled before the step \(to norm 1, from \d.*clip_grad_norm_"),
+    ("no_optimizer_step", r"^optimizer\.step\(\) was never called: the online model.s weights did not move$"),
+    ("no_backward", r"^loss\.backward\(\) did not run before optimizer\.step\(\)"),
+    ("eval_ema_before_step", r"^the evaluation EMA was updated before the optimizer step"),
+    ("zero_grad_after_step", r"^optimizer\.zero_grad\(\) ran after optimizer\.step\(\), not before loss\.backward"),
+    ("fixed_decay", r"^target\.update got decay 0\.95, not target_decay = 0\.9$"),
 ]
 
 

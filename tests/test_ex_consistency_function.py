@@ -30,6 +30,16 @@ MISTAKES = [
     ("no_c_out", r"^the network's output is added without c_out.*boundary not exact"),
     ("hardcoded_sigma_data", r"^right for sigma_data = 0\.5, sigma_min = 0\.002, but for sigma_data = 1\.3.*"
      r"c_in uses sigma_data = 0\.5, not the argument"),
+    ("coefficients_sigma_data_05", r"^right for sigma_data = 0\.5.*: c_skip and c_out called with sigma_data = 0\.5, "
+     r"not the argument"),
+    ("coefficients_sigma_min_0002", r"^right for sigma_data = 0\.5.*: c_skip and c_out called with sigma_min = 0\.002, "
+     r"not the argument.*boundary not exact"),
+    ("coefficients_arguments_swapped", r"^c_skip and c_out called with sigma_data and sigma_min in the wrong order"),
+    ("lesson", r"^the lesson text's coefficients.*boundary not exact"),
+    ("minus_F", r"^c_out F subtracted"),
+    ("c_in_shifted", r"^c_in has c_skip's sigma_min shift"),
+    ("c_in_times", r"^the backbone's input is x times sqrt"),
+    ("c_noise_shifted", r"^c_noise is ln\(sigma - sigma_min\) / 4, -inf at sigma_min"),
 ]
 
 

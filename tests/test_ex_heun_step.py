@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 from grading_fixtures import corpus as C
 
 from cmlesson import checks, samplers
+from cmlesson.grading.exercises import heun_step
 from cmlesson.grading.exercises._fixtures import GaussianDenoiser
 
 EX = "heun_step"
@@ -32,8 +34,33 @@ MISTAKES = [
     ("no_half", r"^the sum of the two slopes not halved"),
     ("floats_only", r"^right with float levels, but with one level per row.*raised RuntimeError.*make the levels a column"),
     ("slope_at_start", r"^the second slope taken at x instead of at the Euler point"),
-    ("wrong_way", r"^a step toward higher noise"),
+    ("wrong_way", r"^a step toward higher noise: the sign of the slope or of the step is flipped"),
+    ("slope_sign", r"^a step toward higher noise: the sign of the slope or of the step is flipped"),
+    ("second_alone", r"^only the second slope"),
+    ("euler_up", r"^the Euler point is a step toward higher noise"),
+    ("last_step_up", r"^the last step goes toward higher noise"),
+    ("from_euler", r"^the last step starts from the Euler point"),
+    ("second_divided_by_sigma", r"^the second slope divided by the wrong level: .* divided by sigma_next"),
+    ("second_denoiser_at_sigma", r"^the denoiser called at the wrong level for the second slope"),
+    ("second_at_sigma", r"^the second slope taken at the start's level"),
+    ("first_divided_by_next", r"^the first slope divided by the wrong level"),
+    ("first_denoiser_at_next", r"^the denoiser called at the wrong level for the first slope"),
+    ("no_division", r"^the slopes are not divided by the level"),
+    ("sigma_squared", r"^the slopes are divided by the level squared"),
 ]
+
+
+def test_every_named_mistake_lands_somewhere_else():
+    """The check can tell its named mistakes apart: on every case no two land within its tolerance of each other, nor
+    of a right Heun step (else a message could name the wrong mistake)."""
+    for case in heun_step.inputs():
+        named = {"a Heun step": heun_step.np_(samplers.heun_step(GaussianDenoiser(), case["x"], case["sigma"],
+                                                                 case["sigma_next"]))}
+        named |= heun_step._heun_variants(case)
+        points = list(named.items())
+        for i, (a, pa) in enumerate(points):
+            for b, pb in points[i + 1:]:
+                assert not np.allclose(pa, pb, rtol=1e-3, atol=1e-5), (a, b)
 
 
 @pytest.mark.parametrize(("mistake", "pattern"), MISTAKES, ids=[m[0] for m in MISTAKES])

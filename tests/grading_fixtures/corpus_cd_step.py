@@ -33,4 +33,14 @@ WRONG = {"cd_step": {
     "no_eval_ema": _RIGHT.replace("    ema.update(model)\n", ""),
     "eval_of_target": _RIGHT.replace("ema.update(model)", "ema.update(target.model)"),
     "returns_tensor": _RIGHT.replace("return loss.item()", "return loss"),
+    "clipped": _RIGHT.replace("    optimizer.step()\n",
+                              "    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n    optimizer.step()\n"),
+    "no_optimizer_step": _RIGHT.replace("    optimizer.step()\n", ""),
+    "no_backward": _RIGHT.replace("    loss.backward()\n", ""),
+    "eval_ema_before_step": _RIGHT.replace(
+        "    optimizer.step()\n    target.update(model, target_decay)\n    ema.update(model)\n",
+        "    ema.update(model)\n    optimizer.step()\n    target.update(model, target_decay)\n"),
+    "zero_grad_after_step": _RIGHT.replace("    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n",
+                                           "    loss.backward()\n    optimizer.step()\n    optimizer.zero_grad()\n"),
+    "fixed_decay": _RIGHT.replace("target.update(model, target_decay)", "target.update(model, 0.95)"),
 }}

@@ -110,6 +110,13 @@ def _lower_point_problem(x0: np.ndarray, x_hi: np.ndarray, s_hi: np.ndarray, x_l
         return (f"the teacher stepped the wrong way: from sigma_lo up to sigma_hi (first row: {fmt(s_lo[0])} -> "
                 f"{fmt(s_hi[0])}) instead of from sigma_hi down to sigma_lo; ode_step(teacher, x, sigma, sigma_next) walks "
                 f"from sigma to sigma_next (the target's point is {gap} from the right one)")
+    if close(x_lo, x_hi, rtol=1e-5, atol=1e-7):
+        return ("the target network got x_hi itself, the online network's point: it gets the teacher's ODE step from "
+                "x_hi down to sigma_lo")
+    from_x0 = _teacher_points(x0, s_hi, s_lo)
+    if close(x_lo, from_x0["heun"], rtol=1e-4, atol=1e-5) or close(x_lo, from_x0["euler"], rtol=1e-4, atol=1e-5):
+        return ("the teacher stepped from the clean x0, not from the noisy x_hi: the target's point is its ODE step "
+                "from x_hi = x0 + sigma_hi z down to sigma_lo")
     w_lo, w_hi = (x_lo - x0) / s_lo[:, None], (x_hi - x0) / s_hi[:, None]
     if close(w_lo, w_hi, rtol=1e-3, atol=1e-4):
         return ("the target's point is x0 + sigma_lo z with the same z as x_hi: that is consistency training's pair "
@@ -130,6 +137,12 @@ def _pair_problems(outputs: dict, inp: dict) -> list[str]:
     if on["count"] == 0:
         return ["the online model was never called"]
     if tg["count"] == 0:
+        if len(on["grad"]) >= 2:
+            levels = arr(on["sigma"]).reshape(len(on["grad"]), -1).mean(axis=1)
+            grad = ("; its call at the lower level ran with gradients on, where the target side takes none "
+                    "(torch.no_grad())" if on["grad"][int(levels.argmin())] else "")
+            return [f"the target comes from the online model (called {len(on['grad'])} times), not from target_model, "
+                    f"the slow average theta^-{grad}"]
         return ["target_model was never called: the cleaner point of the pair goes through the target network"]
     n, grid = BATCH, np.asarray(SIGMAS)
     x_on, s_on, x_tg, s_tg = arr(on["x"])[:n], arr(on["sigma"])[:n], arr(tg["x"])[:n], arr(tg["sigma"])[:n]
@@ -142,6 +155,12 @@ def _pair_problems(outputs: dict, inp: dict) -> list[str]:
                         "goes on x_hi, the target on the teacher's point at sigma_lo, so that correct answers spread upward "
                         "from the boundary at sigma_min")
         x_hi, s_hi, x_lo, s_lo = x_tg, s_tg, x_on, s_on
+        up = _teacher_points(x_on, s_on, s_tg)  # the teacher stepping up from the online point
+        if close(x_tg, up["heun"], rtol=1e-4, atol=1e-5) or close(x_tg, up["euler"], rtol=1e-4, atol=1e-5):
+            problems.append("this is the lesson text's reversed loss: noise added at the lower level and the teacher "
+                            "stepped up from it to the higher one for the target; draw x_hi = x0 + sigma_hi z and let "
+                            "the teacher step down from it")
+            return problems
     elif np.all(s_on > s_tg):
         x_hi, s_hi, x_lo, s_lo = x_on, s_on, x_tg, s_tg
     elif close(s_on, s_tg):
@@ -170,6 +189,24 @@ def _pair_problems(outputs: dict, inp: dict) -> list[str]:
     return problems
 
 
+def _distance_problems(outputs: dict, inp: dict, expected: float) -> list[str]:
+    """A right pair compared with a distance other than the squared L2 one: named when the loss is its value."""
+    loss = arr(outputs["loss"]).ravel()
+    if loss.size != 1 or close(loss, [expected], rtol=1e-4, atol=1e-7):
+        return []
+    distances = {"the distance is not squared: the L2 norm of the difference, where d is its square":
+                 lambda a, b: (a - b).norm(dim=1),
+                 "the distance is the L1 norm |a - b| summed over the coordinates; d is the squared L2 distance":
+                 lambda a, b: (a - b).abs().sum(dim=1)}
+    for desc, distance in distances.items():
+        value = losses.consistency_distillation_loss(inp["model"], inp["target"], inp["teacher"], inp["x0"],
+                                                     inp["sigmas"], ode_step=samplers.heun_step,
+                                                     distance=distance, generator=gen(inp["seed"])).item()
+        if close(loss, [value], rtol=1e-4, atol=1e-7):
+            return [f"{desc}: loss = {fmt(float(loss[0]))}, expected {fmt(expected)}"]
+    return []
+
+
 def judge(outputs: dict) -> Result:
     """Song et al. 2023, Alg. 2: online on x_hi = x0 + sigma_hi z, target (no grad) on the teacher's Heun step to
     sigma_lo; squared L2 summed over coordinates, mean over the batch."""
@@ -178,7 +215,10 @@ def judge(outputs: dict) -> Result:
     inp = inputs()
     expected = losses.consistency_distillation_loss(inp["model"], inp["target"], inp["teacher"], inp["x0"], inp["sigmas"],
                                                     ode_step=samplers.heun_step, generator=gen(inp["seed"])).item()
-    return loss_verdict(EXERCISE, outputs, expected, BATCH, _pair_problems(outputs, inp),
+    problems = _pair_problems(outputs, inp)
+    if not problems and outputs.get("target_grad") is None:
+        problems = _distance_problems(outputs, inp, expected)
+    return loss_verdict(EXERCISE, outputs, expected, BATCH, problems,
                         "target_model at the teacher's point, not with x0 or with the point itself",
                         "correct\nloss = {loss} as in Alg. 2 (online on x_hi, target without gradient on the teacher's Heun "
                         "step down to sigma_lo); 0 when online and target coincide")

@@ -217,20 +217,30 @@ def _gradient_problems(outputs: dict, exp: dict, log: list[str]) -> list[str]:
     if all(close(g, f) for g, f in zip(grads, exp["fresh"], strict=True)):
         return []
     if all(close(g, f + STALE) for g, f in zip(grads, exp["fresh"], strict=True)):
+        if "zero_grad" in log[log.index("step"):]:
+            return [f"optimizer.zero_grad() ran after optimizer.step(), not before loss.backward(): the step began with the "
+                    f"previous step's gradient ({STALE:g} in every entry here) still in .grad, and backward() added this "
+                    "step's to it; clear the gradients before loss.backward()"]
         return [f"missing zero_grad: the previous step's gradient ({STALE:g} in every entry here) was still in .grad and "
                 "backward() added this step's to it; clear the gradients before loss.backward()"]
+    flat, fresh = np.concatenate([g.ravel() for g in grads]), np.concatenate([f.ravel() for f in exp["fresh"]])
+    scale = float(flat @ fresh / (fresh @ fresh))
+    if 0 < scale < 1 - 1e-6 and close(flat, scale * fresh):
+        return [f"the gradient was rescaled before the step (to norm {fmt(float(np.linalg.norm(flat)))}, from "
+                f"{fmt(float(np.linalg.norm(fresh)))}: clipped, as the lesson text's clip_grad_norm_ does); Algorithm 2 "
+                "steps with the loss's gradient as it is"]
     if all(not g.any() for g in grads):
         return ["optimizer.zero_grad() ran between loss.backward() and optimizer.step(): the step had no gradient left"]
     return ["the optimizer stepped with a gradient other than this loss's: one loss.backward() per step, after zero_grad()"]
 
 
-def _update_problems(calls: list[dict], log: list[str], step_at: int, average: str, update: str, never: str) -> list[str]:
+def _update_problems(calls: list[dict], log: list[str], step_at: int | None, average: str, update: str, never: str) -> list[str]:
     """What is wrong with one average's updates (``average`` names it, ``update`` is its call in the log): never made,
     made before the optimizer step, of another model than the online one, or more than once."""
     if not calls:
         return [f"the {average} was never updated: {never}"]
     problems = []
-    if log.index(update) < step_at:
+    if step_at is not None and log.index(update) < step_at:
         problems.append(f"the {average} was updated before the optimizer step: it averaged in the weights from before "
                         "this step; update it after optimizer.step()" + _order(log))
     if calls[0]["model"] != "the online model":
@@ -241,7 +251,7 @@ def _update_problems(calls: list[dict], log: list[str], step_at: int, average: s
 
 
 def _average_problems(outputs: dict, log: list[str]) -> list[str]:
-    step_at = log.index("step") if "step" in log else len(log)
+    step_at = log.index("step") if "step" in log else None  # no step: that is the problem named, not the order
     problems = []
     if outputs.get("target_grad"):
         problems.append("gradient reached the target network: it must only ever change by the EMA update")

@@ -103,7 +103,8 @@ def _row(values: np.ndarray, expected: np.ndarray, sigma: np.ndarray) -> str:
             f"expected {fmt(expected.reshape(len(sigma), -1)[i, 0])}")
 
 
-def _input_problems(x: np.ndarray, s: np.ndarray, sd: float, x_in: np.ndarray, c_noise: np.ndarray) -> list[str]:
+def _input_problems(x: np.ndarray, s: np.ndarray, sd: float, smin: float, x_in: np.ndarray,
+                    c_noise: np.ndarray) -> list[str]:
     """What the backbone was fed, against c_in(sigma) x and c_noise(sigma) = ln(sigma) / 4."""
     problems = []
     c_in = 1 / np.sqrt(s**2 + sd**2)
@@ -118,6 +119,12 @@ def _input_problems(x: np.ndarray, s: np.ndarray, sd: float, x_in: np.ndarray, c
             problems.append(f"c_in uses sigma_data = 0.5, not the argument sigma_data = {sd:g}")
         elif close(x_in, _col(c_in**2) * x, rtol=1e-4, atol=1e-6):
             problems.append("the backbone's input is x / (sigma^2 + sigma_data^2): c_in is one over the square root")
+        elif close(x_in, _col(1 / c_in) * x, rtol=1e-4, atol=1e-6):
+            problems.append("the backbone's input is x times sqrt(sigma^2 + sigma_data^2): c_in divides by it, so that "
+                            "the input has unit scale")
+        elif close(x_in, _col(1 / np.sqrt((s - smin) ** 2 + sd**2)) * x, rtol=1e-5, atol=1e-7):
+            problems.append("c_in has c_skip's sigma_min shift: c_in(sigma) = 1 / sqrt(sigma^2 + sigma_data^2), "
+                            "unshifted (only c_skip and c_out move the boundary to sigma_min)")
         else:
             problems.append("the backbone's input is not c_in(sigma) x: " + _row(x_in, _col(c_in) * x, s))
     expected = np.log(s) / 4
@@ -130,6 +137,9 @@ def _input_problems(x: np.ndarray, s: np.ndarray, sd: float, x_in: np.ndarray, c
                     "c_noise is ln(sigma), not ln(sigma) / 4": np.log(s),
                     "c_noise is log10(sigma) / 4: the course's logarithm is the natural one": np.log10(s) / 4,
                     "c_noise is c_in(sigma): the noise input is ln(sigma) / 4": c_in}
+        shifted = np_((torch.as_tensor(s, dtype=torch.float32) - smin).log() / 4)  # as float32 code computes it
+        variants["c_noise is ln(sigma - sigma_min) / 4, -inf at sigma_min: the noise input is ln(sigma) / 4, "
+                 "without c_skip's shift"] = shifted
         desc = next((d for d, v in variants.items() if close(c_noise, v, rtol=1e-4, atol=1e-6)), None)
         problems.append(desc or "c_noise is not ln(sigma) / 4: " + _row(c_noise, expected, s))
     return problems
@@ -150,7 +160,18 @@ def _output_problems(x: np.ndarray, s: np.ndarray, sd: float, smin: float, x_in:
         "values are exactly 1 and 0": edm_skip * x + edm_out * F,
         "the network's output is added without c_out: at sigma_min it must be switched off": skip * x + F,
         "no skip path: f must be c_skip x plus the scaled network output": out * F,
+        "c_out F subtracted: f = c_skip x + c_out F": skip * x - out * F,
+        "the lesson text's coefficients (sigma_min where sigma_data belongs, no shift: c_skip(sigma_min) = 1/2): use "
+        "the course's c_skip and c_out of notebook 1": _col(np_(P.lesson_c_skip(torch.as_tensor(s), smin))) * x
+        + _col(np_(P.lesson_c_out(torch.as_tensor(s), smin))) * F,
     }
+    for wrong_call, (a, b) in {"sigma_data and sigma_min in the wrong order: their arguments are (sigma, sigma_data, "
+                               "sigma_min)": (smin, sd),
+                               f"sigma_data = {SETTINGS[0][0]}, not the argument sigma_data": (SETTINGS[0][0], smin),
+                               f"sigma_min = {SETTINGS[0][1]}, not the argument sigma_min": (sd, SETTINGS[0][1])}.items():
+        if (a, b) != (sd, smin):
+            variants["c_skip and c_out called with " + wrong_call] = (
+                _col(np_(P.c_skip(torch.as_tensor(s), a, b))) * x + _col(np_(P.c_out(torch.as_tensor(s), a, b))) * F)
     desc = next((d for d, v in variants.items() if close(got, v, rtol=1e-4, atol=1e-6)), None)
     return [desc or "f is not c_skip x + c_out F (F: the backbone's output): " + _row(got, skip * x + out * F, s)]
 
@@ -194,7 +215,7 @@ def judge(outputs: dict) -> Result:
             return wrong(EXERCISE, where + "the backbone was never called: f needs the network's output F(c_in x, c_noise)")
         first = out["calls"][0]
         x_in, c_noise = arr(first["x_in"]), arr(first["c_noise"])
-        problems = ([shape] if shape else []) + _input_problems(x, s, sd, x_in, c_noise)
+        problems = ([shape] if shape else []) + _input_problems(x, s, sd, smin, x_in, c_noise)
         if x_in.shape == x.shape and c_noise.size == len(s):
             problems += _output_problems(x, s, sd, smin, x_in, _backbone_output(x_in, c_noise.reshape(-1)), got)
         if boundary is not None:

@@ -64,23 +64,63 @@ def _c(v, x: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(v, dtype=x.dtype).reshape(-1, 1)
 
 
-def _slope(den, x: torch.Tensor, sigma) -> torch.Tensor:
-    return (x - den(x, sigma)) / _c(sigma, x)
+def _slope(den, x: torch.Tensor, sigma, divide_by=None, power: int = 1) -> torch.Tensor:
+    """(x - D(x, sigma)) / sigma; ``divide_by`` and ``power`` make the mistakes (another level, sigma squared)."""
+    return (x - den(x, sigma)) / _c(sigma if divide_by is None else divide_by, x) ** power
+
+
+def _heun(den, x, h, d, second) -> torch.Tensor:
+    """x + h (d + d') / 2 with d' = ``second(x_E)``, the slope at the Euler point x_E = x + h d."""
+    return x + h * (d + second(x + h * d)) / 2
 
 
 def _heun_variants(case: dict) -> dict[str, np.ndarray]:
+    """Typical mistakes in a Heun step, each a description and the point it lands on (all distinct on the check's
+    cases: tests/test_ex_heun_step.py makes sure)."""
     den, x, s, sn = GaussianDenoiser(), case["x"], case["sigma"], case["sigma_next"]
     h = _c(sn, x) - _c(s, x)  # the step, sigma_next - sigma (negative)
     d = _slope(den, x, s)
     euler = x + h * d
+    d_euler = _slope(den, euler, sn)
     back = x - h * d
+
+    def slope_at(level_d, level_div=None, power=1):
+        return lambda y: _slope(den, y, level_d, level_div, power)
+
+    def raw(y, level):  # x - D without the division by sigma
+        return y - den(y, level)
+
+    d_raw = raw(x, s)
     return {
         "an Euler step: no correction with the slope at the end point": np_(euler),
         "the second slope taken at x instead of at the Euler point x + (sigma_next - sigma) d":
             np_(x + h * (d + _slope(den, x, sn)) / 2),
-        "the sum of the two slopes not halved": np_(x + h * (d + _slope(den, euler, sn))),
-        "a step toward higher noise: the step is (sigma_next - sigma) times the slope, and sigma_next < sigma":
+        "the sum of the two slopes not halved": np_(x + h * (d + d_euler)),
+        "only the second slope: Heun steps with the average of the slopes at both ends, not the one at the Euler "
+        "point alone": np_(x + h * d_euler),
+        "a step toward higher noise: the sign of the slope or of the step is flipped; the slope is "
+        "(x - D(x, sigma)) / sigma, and the step is (sigma_next - sigma) times it, negative since sigma_next < sigma":
             np_(x - h * (d + _slope(den, back, sn)) / 2),
+        "the Euler point is a step toward higher noise: x + (sigma - sigma_next) d; the second slope is taken where "
+        "an Euler step down to sigma_next lands": np_(x + h * (d + _slope(den, back, sn)) / 2),
+        "the last step goes toward higher noise: the Euler point is right, but the step with the averaged slope is "
+        "(sigma - sigma_next) times it; it is (sigma_next - sigma) times it": np_(x - h * (d + d_euler) / 2),
+        "the last step starts from the Euler point: the averaged slope moves x itself, not x + (sigma_next - sigma) d":
+            np_(euler + h * (d + d_euler) / 2),
+        "the second slope divided by the wrong level: at the Euler point the slope is divided by sigma_next, the "
+        "level it is taken at, not by sigma": np_(_heun(den, x, h, d, slope_at(sn, s))),
+        "the denoiser called at the wrong level for the second slope: at the Euler point it is D(x_E, sigma_next), "
+        "not D(x_E, sigma)": np_(_heun(den, x, h, d, slope_at(s, sn))),
+        "the second slope taken at the start's level: at the Euler point both the denoiser and the division use "
+        "sigma_next, not sigma": np_(_heun(den, x, h, d, slope_at(s))),
+        "the first slope divided by the wrong level: at x it is divided by sigma, not by sigma_next":
+            np_(_heun(den, x, h, _slope(den, x, s, sn), slope_at(sn))),
+        "the denoiser called at the wrong level for the first slope: at x it is D(x, sigma), not D(x, sigma_next)":
+            np_(_heun(den, x, h, _slope(den, x, sn, s), slope_at(sn))),
+        "the slopes are not divided by the level: dx/dsigma = (x - D(x, sigma)) / sigma":
+            np_(x + h * (d_raw + raw(x + h * d_raw, sn)) / 2),
+        "the slopes are divided by the level squared: dx/dsigma = (x - D(x, sigma)) / sigma, not / sigma^2":
+            np_(_heun(den, x, h, _slope(den, x, s, power=2), slope_at(sn, power=2))),
     }
 
 
