@@ -72,7 +72,7 @@ def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Ten
 
 
 class Guided(nn.Module):
-    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (Ho & Salimans 2022, Eq. 6, their w = this w - 1; notebook 09)."""
+    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (:func:`guided`; notebook 09)."""
 
     def __init__(self, denoiser: nn.Module, label: torch.Tensor | int, w: torch.Tensor | float):
         super().__init__()
