@@ -243,14 +243,14 @@ def test_08_renoising_spends_two_calls_better_than_the_path():
 def nb09():
     teacher = {}
     for m in re.finditer(r"^\s*(\d+)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d+\.\d)\s+(\d\.\d+)$", printed("09", "b3ed65c0"), re.M):
-        teacher[float(m.group(1))] = dict(zip(("read", "confident", "FD", "spread"), map(float, m.groups()[1:])))
+        teacher[float(m.group(1))] = dict(zip(("read", "confident", "FD", "spread"), map(float, m.groups()[1:]), strict=True))
     assert sorted(teacher) == [0, 1, 2, 4], teacher
     real = float(re.search(r"'spread': np\.float64\((\d\.\d+)\)", printed("09", "5cdefec1")).group(1))
     rows = {}
     for line in printed("09", "19cafd23").splitlines():
         m = re.match(r"^(.+?)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d+\.\d)\s+(\d\.\d+)$", line)
         if m:
-            rows[m.group(1)] = dict(zip(("read", "worst", "confident", "FD", "spread"), map(float, m.groups()[1:])))
+            rows[m.group(1)] = dict(zip(("read", "worst", "confident", "FD", "spread"), map(float, m.groups()[1:]), strict=True))
     assert "consistency model, 2 steps" in rows, sorted(rows)
     return teacher, real, rows
 
