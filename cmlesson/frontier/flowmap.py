@@ -4,6 +4,7 @@ Flow-matching time (Lipman et al. 2023; lesson 11.1): t in [0, 1], t = 1 is nois
 The network u(z_t, t, h) is the *average* velocity over [t - h, t] (MeanFlow, Geng et al. 2025, Eq. 1;
 the shortcut model's s(x, t, d) of Frans et al. 2024 is the same object with d = h). h = 0 is the
 instantaneous velocity of flow matching; h = t = 1 is a one-step generator, z_0 = z_1 - u(z_1, 1, 1).
+Notebook 08's formulas and :mod:`meanflow` write the same object with its start time, u(z_t, r, t), r = t - h.
 
 The model works in data coordinates; the network sees the data centred and scaled to unit standard
 deviation (the scale of e ~ N(0, I)). Samplers share the course's signature:

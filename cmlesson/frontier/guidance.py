@@ -53,7 +53,11 @@ class ConditionedMLP(ResidualMLP):
 
 
 def guided(d_uncond: torch.Tensor, d_cond: torch.Tensor, w: torch.Tensor | float) -> torch.Tensor:
-    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (Ho & Salimans 2022, Eq. 6; notebook 09)."""
+    """D_w = D_uncond + w (D_cond - D_uncond): classifier-free guidance (notebook 09).
+
+    Ho & Salimans 2022, Eq. 6 writes (1 + w') eps_cond - w' eps_uncond: the same with their w' = w - 1 (w = 1 is the
+    conditional model), and the same for D as for eps, D = x - sigma eps being affine in eps at fixed x and sigma.
+    """
     w = append_dims(torch.as_tensor(w, dtype=d_cond.dtype), d_cond.ndim)
     return d_uncond + w * (d_cond - d_uncond)
 
@@ -68,7 +72,7 @@ def guided_denoise(denoiser: nn.Module, x: torch.Tensor, sigma, label: torch.Ten
 
 
 class Guided(nn.Module):
-    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (Ho & Salimans 2022, Eq. 6; notebook 09)."""
+    """D_w(x, sigma) for fixed labels and w, as a plain ``denoiser(x, sigma)`` (:func:`guided`; notebook 09)."""
 
     def __init__(self, denoiser: nn.Module, label: torch.Tensor | int, w: torch.Tensor | float):
         super().__init__()
