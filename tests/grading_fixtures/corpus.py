@@ -60,7 +60,8 @@ def ct_loss_student(model, target_model, x0, sigmas, generator):
     return (model(x0 + hi[:, None] * z, hi) - target).pow(2).sum(1).mean()
 """,
     "ct_training": """\
-ex1_samples = data.sample("moons", 2000, seed=7)  # stands in for a well-trained model's samples
+from cmlesson import checkpoints
+ex1_model = checkpoints.load("ct")  # stands in for the model the student trained (notebook 3's run)
 """,
     "w1": """\
 def w1_student(a, b):

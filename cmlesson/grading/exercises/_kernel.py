@@ -404,8 +404,8 @@ def evaluate_in_kernel(ex_id: str, student: dict, assets: dict, limit_s: float) 
     arrays keyed ``"<ex_id>/<name>"``; an exercise's own ones go to its ``kernel_args``."""
     module = exercise_module(ex_id)
     missing = [n for n in module.EXERCISE.names if n not in student]
-    if missing:
-        return {"missing": missing}
+    if missing:  # an exercise may say more (e.g. that the notebook defines a name the exercise used to grade)
+        return {"missing": missing, **(module.missing_note(student) if hasattr(module, "missing_note") else {})}
     args = [student[n] for n in module.EXERCISE.names]
     mine = {k[len(ex_id) + 1:]: v for k, v in assets.items() if k.startswith(ex_id + "/")}
     extra = module.kernel_args(mine) if hasattr(module, "kernel_args") else ()
