@@ -14,12 +14,13 @@ import numpy as np
 import ot
 import torch
 
-from ... import checkpoints, data, losses, metrics, parameterization, samplers, schedules, training
+from ... import checkpoints, data, losses, metrics, parameterization, samplers, schedules, training, yardstick
 from ...authoring import bench
 from ...ema import ema_update_
 
 __all__ = ["Result", "arr", "bench", "checkpoints", "close", "data", "ema_update_", "first_difference", "fmt", "loss_verdict",
-           "losses", "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training"]
+           "losses", "metrics", "np_", "ot", "reported", "parameterization", "preamble", "samplers", "schedules", "training",
+           "yardstick"]
 
 
 @dataclass
