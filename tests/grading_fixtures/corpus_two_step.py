@@ -38,7 +38,7 @@ WRONG = {"two_step": {
     "reason_capitalised": _answer(repr(DEFAULT), "Within the noise."),
     "default_with_switch_reason": _answer(repr(DEFAULT), "beyond the noise"),
     "switch_with_keep_reason": _answer("0.894", "within the noise"),
-    "switch_within_noise": _answer("0.894"),  # the scan's level nearest sigma_data: gain within the noise
+    "switch_within_noise": _answer("0.894"),  # near sigma_data: its gain is within the noise in the scan
     "near_min": _answer("0.002 * 1.01"),
     "near_max": _answer("79.0"),
     "high": _answer("10.0"),
