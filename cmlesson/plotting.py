@@ -116,7 +116,8 @@ def plot_outputs_along_paths(ax, path, outputs: Mapping[str, object], background
 
     ``path`` has shape (levels, n, 2); each value of ``outputs`` has the same shape (e.g. the teacher's
     denoiser D(x_sigma, sigma) and the consistency function f(x_sigma, sigma) at every level): hollow circles
-    in the path's colour for the first map, black crosses (drawn on top) for the second. Notebook 01.
+    in the path's colour for the first map, black crosses (drawn on top of the open stars) for the second; the
+    legend goes under the axes. Notebook 01.
     """
     if not 1 <= len(outputs) <= 2:
         raise ValueError(f"outputs must name 1 or 2 maps (hollow circles, then crosses), got {len(outputs)}")
@@ -128,16 +129,19 @@ def plot_outputs_along_paths(ax, path, outputs: Mapping[str, object], background
     for j in range(path.shape[1]):
         color = f"C{j % 10}"
         ax.plot(path[:, j, 0], path[:, j, 1], "-", color=color, lw=1.2, alpha=0.9)
-        ax.plot(path[-1, j, 0], path[-1, j, 1], "*", color=color, ms=13, mec="black", mew=0.6, zorder=6)
+        ax.plot(path[-1, j, 0], path[-1, j, 1], "*", mfc="white", mec=color, mew=1.6, ms=17, zorder=6)  # open: the
+        #                                                                       crosses that land on it stay visible
         for style, out in zip(markers, outputs.values(), strict=False):  # 1 or 2 maps
             o = _np(out)[:, j]
             kw = dict(style, edgecolors=color) if style["marker"] == "o" else dict(style, color="black")
             ax.scatter(o[:, 0], o[:, 1], zorder=7 if style["marker"] == "x" else 5, **kw)
     handles = [plt.Line2D([], [], color="0.3", lw=1.2, label="ODE path (enters from far away)"),
-               plt.Line2D([], [], ls="", marker="*", ms=11, color="0.3", label=r"path's end $x_{\sigma_\min}$")]
+               plt.Line2D([], [], ls="", marker="*", ms=11, mfc="white", mec="0.3", mew=1.2,
+                          label=r"path's end $x_{\sigma_\min}$")]
     for style, name in zip(markers, outputs, strict=False):
         handles.append(plt.Line2D([], [], ls="", marker=style["marker"], mfc="none", color="0.3", label=name))
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)  # under the
+    #                                                                                      axes: off the moons
     ax.set_xlim(limits[0], limits[1])
     ax.set_ylim(limits[2], limits[3])
     ax.set_aspect("equal")

@@ -253,10 +253,10 @@ def test_the_grader_catches_wrappers_and_tampering_in_the_kernel(tmp_path):
     subs.mkdir()
     C.write(subs / "wrappers.ipynb", WRAPPERS["partial"][0], "import functools\nmultistep_student = functools.partial("
             "lambda model, x, sigmas, generator: samplers.sample_consistency(model, x, sigmas, generator=generator))",
-            "two_step_tau = 0.1")
+            C.CORRECT["two_step"])
     C.write(subs / "tampers.ipynb", "import sys\nsys.setprofile = lambda fn: None", *[C.CORRECT[e] for e in C.NOTEBOOK_01],
-            "two_step_tau = 0.1")
-    C.write(subs / "honest.ipynb", *[C.CORRECT[e] for e in C.NOTEBOOK_01], "two_step_tau = 0.1")
+            C.CORRECT["two_step"])
+    C.write(subs / "honest.ipynb", *[C.CORRECT[e] for e in C.NOTEBOOK_01], C.CORRECT["two_step"])
     rows = {r.file: r for r in grade.grade(grade.find_submissions(subs), timeout=120, jobs=2, progress=False,
                                            sandbox_mode="none")}
     wrappers, tampers, honest = rows["wrappers.ipynb"], rows["tampers.ipynb"], rows["honest.ipynb"]

@@ -25,7 +25,7 @@ from cmlesson.checks import not_done
 CORRECT = {
     "coefficients": """\
 def c_skip_student(sigma, sigma_data, sigma_min):
-    return sigma_data**2 / ((sigma - sigma_min) ** 2 + sigma_data**2)
+    return 1 / (1 + ((sigma - sigma_min) / sigma_data) ** 2)
 
 def c_out_student(sigma, sigma_data, sigma_min):
     return sigma_data * (sigma - sigma_min) / (sigma**2 + sigma_data**2).sqrt()
@@ -127,6 +127,8 @@ def c_skip_student(sigma, sigma_data, sigma_min):
 def c_out_student(sigma, sigma_data, sigma_min):
     return sigma_data * (sigma - sigma_min) / sigma
 """,
+        "paper_form": CORRECT["coefficients"].replace(  # 1 only to rounding at sigma_min (number / tensor)
+            "1 / (1 + ((sigma - sigma_min) / sigma_data) ** 2)", "sigma_data**2 / ((sigma - sigma_min) ** 2 + sigma_data**2)"),
         "sqrt_shift": CORRECT["coefficients"].replace("(sigma**2 + sigma_data**2).sqrt()",
                                                       "((sigma - sigma_min) ** 2 + sigma_data**2).sqrt()"),
     },

@@ -17,6 +17,11 @@ EXERCISE = Exercise("coefficients", 1, "01", "Exercise 1.1: c_skip and c_out fro
                     answers=('parameterization.c_skip', 'parameterization.c_out'))
 SETTINGS = ((0.5, 0.002), (1.3, 0.05), (1.0, 0.004))  # (sigma_data, sigma_min); the third is the first in units x2
 LEVELS = (0.3, 1.0, 3.0, 10.0, 80.0, 1e4)  # above the boundary; 1e4 probes the limit at large sigma
+# (sigma_data, sigma_min) at which the boundary must give exactly 1 and 0, in float32 and float64: the first is the
+# course's two moons; sigma_data^2 / ((sigma - sigma_min)^2 + sigma_data^2) misses 1 by a rounding error at the first
+# two in float32 and at the third in float64 (torch's number / tensor multiplies by a rounded reciprocal)
+EXACT = ((0.7065698407031273, 0.002), (1.3, 0.05), (0.3, 0.002))
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -42,7 +47,14 @@ def evaluate(c_skip_fn, c_out_fn) -> dict:
             args = (case["sigma"].clone(), case["sigma_data"], case["sigma_min"])
             cases.append({"c_skip": floats(call(c_skip_fn, *args), name(c_skip_fn)),
                           "c_out": floats(call(c_out_fn, *args), name(c_out_fn))})
-        return {"cases": cases}
+        boundary = []  # c_skip and c_out at sigma = sigma_min exactly, as the dtype holds them
+        for sigma_data, sigma_min in EXACT:
+            for dtype, kind in DTYPES.items():
+                args = (torch.tensor([sigma_min], dtype=kind), sigma_data, sigma_min)
+                boundary.append({"sigma_data": sigma_data, "dtype": dtype,
+                                 "c_skip": floats(call(c_skip_fn, *args), name(c_skip_fn))["values"],
+                                 "c_out": floats(call(c_out_fn, *args), name(c_out_fn))["values"]})
+        return {"cases": cases, "boundary": boundary}
 
     return safely(EXERCISE, body, c_skip_fn, c_out_fn)
 
@@ -93,6 +105,23 @@ def _variants(cases: list[dict]) -> dict[str, dict[str, list]]:
     }
 
 
+def _inexact(boundary: list[dict]) -> str | None:
+    """What misses the boundary by a rounding error (c_skip(sigma_min) != 1.0 or c_out(sigma_min) != 0.0), or None."""
+    for b in boundary:
+        skip, out = b["c_skip"], b["c_out"]
+        if skip != [1.0] or out != [0.0]:
+            miss = skip[0] - 1
+            which = (f"c_skip(sigma_min) = 1 {'-' if miss < 0 else '+'} {abs(miss):.2g}" if skip != [1.0] else
+                     f"c_out(sigma_min) = {out[0]:.2g}")
+            return (f"the right formulas, but the boundary holds only to rounding: in {b['dtype']} with sigma_data = "
+                    f"{b['sigma_data']:.4g}, {which}, so f(x, sigma_min) = x misses x by a rounding error (the "
+                    "notebook's model gives exactly x). In torch a number divided by a tensor is the number times the "
+                    "tensor's rounded reciprocal: write c_skip so that at sigma_min it is 1 / 1, e.g. "
+                    "1 / (1 + ((sigma - sigma_min) / sigma_data) ** 2), and c_out with the factor (sigma - sigma_min), "
+                    "which is exactly 0 there")
+    return None
+
+
 def judge(outputs: dict) -> Result:
     """c_skip(sigma_min) = 1, c_out(sigma_min) = 0, the right limits and units, and Song et al.'s form at every level."""
     if (r := preamble(EXERCISE, outputs)) is not None:
@@ -108,8 +137,10 @@ def judge(outputs: dict) -> Result:
                              "compute it elementwise")
     right = {k: all(close(a, e, rtol=1e-5, atol=1e-9) for a, e in zip(got[k], expected[k], strict=True)) for k in canon}
     if all(right.values()):
+        if (inexact := _inexact(outputs.get("boundary", []))) is not None:
+            return wrong(EXERCISE, inexact, kind="c_skip(sigma_min) 1 only to rounding")
         return ok(EXERCISE, "correct\nc_skip and c_out match Song et al. 2023 at every level: exactly 1 and 0 at "
-                  "sigma_min, 0 and sigma_data at large sigma, and the right units")
+                  "sigma_min in float32 and float64, 0 and sigma_data at large sigma, and the right units")
     problems = _property_problems(got, cases)
     variants = _variants(cases)
     for k in (k for k in canon if not right[k]):

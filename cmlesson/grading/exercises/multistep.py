@@ -40,17 +40,60 @@ def evaluate(fn) -> dict:
 
 # --- judge side ------------------------------------------------------------------------------------------------
 
-def _multistep_variant(inp: dict, noise_scale=None, noise_first: bool = False, return_noisy: bool = False) -> np.ndarray:
-    """Alg. 1 with one known mistake, for diagnosis."""
+NOTEBOOK_SIGMA_MIN = 0.002  # the notebook's global sigma_min; the fixture model's own is 0.2
+
+
+def _multistep_variant(inp: dict, noise_scale=None, noise_first: bool = False, return_noisy: bool = False,
+                       start: str = "", one_z: bool = False) -> np.ndarray:
+    """Alg. 1 with one known mistake, for diagnosis: ``start`` "std1" or "redrawn" ignores x and draws the start
+    noise (of std 1 or sigmas[0]); ``one_z`` draws z once and reuses it at every level."""
     model, x, g = GaussianConsistency(), inp["x"].clone(), gen(inp["seed"])
     scale = noise_scale or (lambda tau: math.sqrt(tau**2 - model.sigma_min**2))
+    if start:
+        x = (1.0 if start == "std1" else inp["sigmas"][0]) * torch.randn(x.shape, generator=g)
     if noise_first:
         x = x + inp["sigmas"][0] * torch.randn(x.shape, generator=g)
     denoised = model(x, inp["sigmas"][0])
+    z = torch.randn(x.shape, generator=g) if one_z else None
     for tau in inp["sigmas"][1:]:
-        x = denoised + scale(tau) * torch.randn(x.shape, generator=g)
+        x = denoised + scale(tau) * (z if one_z else torch.randn(x.shape, generator=g))
         denoised = model(x, tau)
     return np_(x if return_noisy else denoised)
+
+
+def _variants(inp: dict) -> dict[str, np.ndarray]:
+    """Known mistakes and the samples each gives on the check's inputs."""
+    smin = GaussianConsistency().sigma_min
+    return {
+        f"re-noised with sigma instead of sqrt(sigma^2 - sigma_min^2) (with the model's own sigma_min, here {smin:g})":
+            _multistep_variant(inp, noise_scale=lambda tau: tau),
+        f"re-noised with the notebook's sigma_min ({NOTEBOOK_SIGMA_MIN:g}) instead of the model's own: use "
+        f"model.sigma_min (here {smin:g}), the boundary of the model you are given":
+            _multistep_variant(inp, noise_scale=lambda tau: math.sqrt(tau**2 - NOTEBOOK_SIGMA_MIN**2)),
+        "re-noised with sqrt(sigma^2 + sigma_min^2): the point the model returned already holds noise of variance "
+        "sigma_min^2, so the noise added tops it up to sigma^2: sqrt(sigma^2 - sigma_min^2)":
+            _multistep_variant(inp, noise_scale=lambda tau: math.sqrt(tau**2 + smin**2)),
+        "no re-noising: each later call gets the model's last answer without fresh noise, so it hands back (almost) "
+        "its input; add sqrt(sigma^2 - sigma_min^2) z before each call after the first":
+            _multistep_variant(inp, noise_scale=lambda tau: 0.0),
+        "one noise draw reused at every level: draw a fresh z for each re-noising":
+            _multistep_variant(inp, one_z=True),
+        "ignored x and drew start noise of std 1: x is the start, already noise of std sigmas[0] (sigma_max when "
+        "sampling), so jump from it directly":
+            _multistep_variant(inp, start="std1"),
+        "ignored x and drew the start noise again: x is the start, already noise at sigmas[0]; jump from it directly":
+            _multistep_variant(inp, start="redrawn"),
+        "added noise before the first call: x already is noise at sigmas[0], denoise it directly":
+            _multistep_variant(inp, noise_first=True),
+        "returned the last re-noised x instead of the model's output": _multistep_variant(inp, return_noisy=True),
+    }
+
+
+def _nearest_mistake(got: np.ndarray, inp: dict) -> str | None:
+    """The known mistake whose samples ``got`` matches, the nearest one when several are close (the notebook's
+    sigma_min and none at all differ by a relative 2e-5 in the noise at these levels)."""
+    near = {d: float(np.abs(got - v).max()) for d, v in _variants(inp).items() if close(got, v)}
+    return min(near, key=near.get) if near else None
 
 
 def judge(outputs: dict) -> Result:
@@ -74,18 +117,17 @@ def judge(outputs: dict) -> Result:
     if not calls:
         problems.append("never called the model")
     elif abs(calls[0] - sigmas[0]) > 1e-6 * sigmas[0]:
+        order = sorted(calls) == sorted(sigmas) and len(calls) == len(sigmas)
         problems.append(f"first call was model(x, {fmt(calls[0])}), not at sigmas[0] = {fmt(sigmas[0])}: "
-                        "x is already noise at that level")
+                        + ("the levels in the wrong order; go through sigmas as given, from high to low"
+                           if order else "x is already noise at that level"))
+    elif len(calls) == len(sigmas) and not np.allclose(calls, sigmas, rtol=1e-6):
+        problems.append(f"called the model at levels {', '.join(fmt(c) for c in calls)}: the levels in the wrong "
+                        f"order; go through sigmas as given ({', '.join(fmt(s) for s in sigmas)}), from high to low")
     if calls and len(calls) != len(sigmas):
         problems.append(f"called the model {len(calls)} times; expected once per level ({len(sigmas)})")
-    variants = {
-        "re-noised with sigma instead of sqrt(sigma^2 - sigma_min^2) (with the model's own sigma_min, here 0.2)":
-            _multistep_variant(inp, noise_scale=lambda tau: tau),
-        "added noise before the first call: x already is noise at sigmas[0], denoise it directly":
-            _multistep_variant(inp, noise_first=True),
-        "returned the last re-noised x instead of the model's output": _multistep_variant(inp, return_noisy=True),
-    }
-    problems += [desc for desc, v in variants.items() if close(got, v)]
+    if (mistake := _nearest_mistake(got, inp)) is not None:
+        problems.append(mistake)
     if not problems:
         diff = float(np.abs(got - expected).max())
         problems.append(f"differs from Alg. 1 by up to {fmt(diff)}: after the first call, for each next level tau draw "

@@ -1,11 +1,15 @@
 """Notebook 01, Exercise 1.3 (design): the intermediate level tau of 2-step consistency sampling (Song et al. 2023, Alg. 1).
 
-The student chooses ``two_step_tau``, the level the first jump's answer is re-noised to before the second jump of
-the shipped distilled model. The judge draws 2-step samples at the student's level and at the course's default
-(``samplers.multistep_sigmas(2, ...)``) from the same start noise, re-noising noise and reference for each seed
-(common random numbers), and scores the choice by exact W1 against a fresh two-moons reference: not worse than the
-default beyond the noise is full marks. A level whose second jump hardly moves the points is told so without any
-statistics: W1 cannot change by more than the mean distance the points moved.
+The student measures the course's default level (``samplers.multistep_sigmas(2, ...)[1]``) and a scan of levels up
+to near sigma_max, compares each with the default *paired* (the same seeds, start noise, re-noising noise and
+references), and decides by a rule: switch from the default only to a level whose gain over it is beyond the noise
+(2 standard errors of the paired difference), else keep the default. They return the level they ship,
+``two_step_tau``, and the reason, ``two_step_reason``, one of :data:`REASONS`.
+
+The judge checks that the decision and its reason agree with each other and with the evidence it recomputes on
+seeds and references of its own (common random numbers again): a switch must show a gain beyond the noise on those
+fresh seeds too, a level worse than the default or one whose second jump changes nothing is named, and keeping
+the default needs the reason that no gain was beyond the noise.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from ._judging import Result, checkpoints, data, metrics, ok, preamble, reported, samplers, wrong
+from ._judging import Result, checkpoints, data, metrics, ok, preamble, reported, samplers, wrong, yardstick
 from ._kernel import Exercise, is_placeholder, safely
 
-EXERCISE = Exercise("two_step", 2, "01", "Exercise 1.3: the intermediate level of 2-step sampling", ("two_step_tau",), rank=3)
+EXERCISE = Exercise("two_step", 2, "01", "Exercise 1.3: the intermediate level of 2-step sampling",
+                    ("two_step_tau", "two_step_reason"), rank=3)
+SWITCH, KEEP = "beyond the noise", "within the noise"
+REASONS = {SWITCH: "two_step_tau's paired gain over the default is beyond the noise, so you switch to it",
+           KEEP: "no level's paired gain over the default is beyond the noise, so you keep the default"}
 
 
 # --- kernel side -----------------------------------------------------------------------------------------------
@@ -46,13 +54,14 @@ def _describe(value) -> dict:
     return {"not_a_number": found}
 
 
-def evaluate(tau) -> dict:
-    """two_step_tau as a number (the grader samples and measures W1 itself), or what it is instead."""
+def evaluate(tau, reason) -> dict:
+    """two_step_tau as a number (the grader samples and measures W1 itself), or what it is instead, and the reason."""
 
     def body() -> dict:
         if type(tau) is float and is_placeholder(tau):  # the stub's placeholder is a float; a small int is a
             return {"stub": True}                       # shared object that another stub may have returned
-        return _describe(tau)
+        said = reason if isinstance(reason, str) else {"type": type(reason).__name__, "text": repr(reason)[:60]}
+        return {**_describe(tau), "reason": said}
 
     return safely(EXERCISE, body)
 
@@ -62,7 +71,6 @@ def evaluate(tau) -> dict:
 N_POINTS, SEEDS = 2000, 6  # the course's sample size (W1 resolves the moons' sharpness there), sampling seeds
 SAMPLE_SEED, REF_SEED, OTHER_SEED = 4_000, 40_000, 41_000  # fresh: not the training pool, not notebook 01's seeds
 NOISE = 2.0  # a difference is beyond the noise when it exceeds NOISE standard errors (paired over the seeds)
-MATTERS = 0.05  # ... and it matters only if it is also larger than this share of the noise floor
 STILL = 0.1  # a second jump that moves the points by less than STILL x floor on average changes nothing measurable
 
 
@@ -108,6 +116,23 @@ def measure(tau: float) -> tuple[tuple[float, ...], float]:
     return tuple(w1), float(np.mean(moved))
 
 
+def _moons(n: int, seed: int) -> torch.Tensor:
+    """The notebook's reference sampler (two moons, i.i.d.)."""
+    return data.sample("moons", n, seed=seed)
+
+
+@lru_cache(maxsize=16)
+def notebook_score(tau: float):
+    """The yardstick's score of the 2-step samples at [sigma_max, tau] on the notebook's own seeds and references
+    (what the student's scan measured, draw for draw): a yardstick.Score, paired with every other level's."""
+    m = model()
+
+    def sample(g: torch.Generator) -> torch.Tensor:
+        return samplers.sample_consistency(m, samplers.noise(N_POINTS, 2, m.sigma_max, g), [m.sigma_max, tau], generator=g)
+
+    return yardstick.score(sample, _moons, N_POINTS)
+
+
 def _se(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values)))
 
@@ -127,14 +152,41 @@ def _invalid(found: dict, smin: float, smax: float) -> str:
     return f"two_step_tau is {found.get('text', kind)} ({kind}): expected {allowed}"
 
 
+def _bad_reason(said) -> str | None:
+    """Why ``two_step_reason`` is not one of REASONS, or None if it is."""
+    if isinstance(said, str) and said in REASONS:
+        return None
+    shown = repr(said) if isinstance(said, str) else f"{said.get('text', '?')} ({said.get('type', '?')})"
+    close = isinstance(said, str) and said.strip().lower().rstrip(".") in REASONS
+    options = "; ".join(f"{k!r}: {v}" for k, v in REASONS.items())
+    return (f"two_step_reason is {shown}{' (mind the spaces, case and final dot)' if close else ''}: write one of "
+            f"the two reasons exactly, {options}")
+
+
+def _numbers(tau: float, base: float, a: np.ndarray | None, b: np.ndarray, fl: float) -> str:
+    """The grader's own measurement, as the report's last lines."""
+    head = f"the grader's measurement, {SEEDS} fresh seeds x {N_POINTS} points (noise floor {fl:.4f}):"
+    default = f"the course's default tau = {base:.4g}: {b.mean() / fl:.3f}x +- {_se(b) / fl:.3f}x the floor"
+    if a is None:
+        return f"{head}\n  {default}"
+    gain = b - a
+    beyond = abs(gain.mean()) > NOISE * _se(gain)
+    return (f"{head}\n  your tau = {tau:.4g}: {a.mean() / fl:.3f}x +- {_se(a) / fl:.3f}x the floor\n  {default}\n"
+            f"  gain of yours over the default = {gain.mean() / fl:+.3f}x +- {_se(gain) / fl:.3f}x the floor (paired: "
+            f"same start noise, re-noising noise and reference per seed): {'beyond' if beyond else 'within'} the "
+            f"noise ({NOISE:g} standard errors)")
+
+
 def judge(outputs: dict) -> Result:
-    """Valid level, then W1 of its 2-step samples against the default's, paired over SEEDS seeds."""
+    """A valid level and reason, then the decision against the evidence the grader measures on its own seeds:
+    keep the default for "within the noise"; switch for "beyond the noise" only to a level whose paired gain over
+    the default is beyond the noise on fresh seeds too."""
     if (r := preamble(EXERCISE, outputs)) is not None:
         return r
     m = model()
     smin, smax = float(m.sigma_min), float(m.sigma_max)
     if "not_a_number" in outputs:
-        return wrong(EXERCISE, _invalid(outputs["not_a_number"], smin, smax))
+        return wrong(EXERCISE, _invalid(outputs["not_a_number"], smin, smax), kind="two_step_tau is not a float")
     tau = float(outputs["tau"])
     if not math.isfinite(tau) or not smin < tau < smax:
         where = ("at or below sigma_min: Alg. 1 re-noises by sqrt(tau^2 - sigma_min^2), which needs tau > sigma_min"
@@ -142,28 +194,31 @@ def judge(outputs: dict) -> Result:
                  "at or above sigma_max: the model knows no level above it, and the second jump must start lower than "
                  "the first" if math.isfinite(tau) else "not a finite number")
         return wrong(EXERCISE, f"two_step_tau = {tau:g} is {where}; choose a float strictly between sigma_min = {smin:g} "
-                     f"and sigma_max = {smax:g}")
-    base = default_tau()
-    yours, moved = measure(tau)
-    theirs, _ = measure(base)
-    a, b, fl = np.asarray(yours), np.asarray(theirs), floor()
-    diff = a - b
-    d, se = float(diff.mean()), _se(diff)
-    beyond = abs(d) > NOISE * se
-    numbers = (f"W1 of 2-step samples, {SEEDS} seeds x {N_POINTS} points against fresh two-moons data (noise floor "
-               f"{fl:.4f}):\n  your tau = {tau:.4g}: {a.mean() / fl:.3f}x +- {_se(a) / fl:.3f}x the floor\n"
-               f"  the course's default tau = {base:.4g}: {b.mean() / fl:.3f}x +- {_se(b) / fl:.3f}x\n"
-               f"  yours - default = {d / fl:+.3f}x +- {se / fl:.3f}x the floor (paired: same start noise, re-noising "
-               f"noise and reference per seed): {'beyond' if beyond else 'within'} the noise ({NOISE:g} standard errors)")
+                     f"and sigma_max = {smax:g}", kind="two_step_tau out of range")
+    if (why := _bad_reason(outputs.get("reason"))) is not None:
+        return wrong(EXERCISE, why, kind="two_step_reason not one of the two")
+    reason, base, fl = outputs["reason"], default_tau(), floor()
+    b = np.asarray(measure(base)[0])
     if abs(tau - base) <= 1e-9 * base:
-        return ok(EXERCISE, f"tau = {tau:.4g} is the course's default level: full marks\n{numbers}")
+        if reason == KEEP:
+            return ok(EXERCISE, f"tau = {tau:.4g}, the course's default, kept because no level's gain over it was "
+                      f"beyond the noise: the rule's decision, full marks\n{_numbers(tau, base, None, b, fl)}")
+        return wrong(EXERCISE, f"two_step_tau = {tau:.4g} is the course's default, but two_step_reason says you switched "
+                     f"for a gain beyond the noise: keeping the default goes with {KEEP!r}, switching with a level "
+                     f"other than the default\n{_numbers(tau, base, None, b, fl)}", 1,
+                     kind="the default kept with the reason for a switch")
+    yours, moved = measure(tau)
+    a = np.asarray(yours)
+    gain = b - a
+    g, se = float(gain.mean()), _se(gain)
+    numbers = _numbers(tau, base, a, b, fl)
     if moved < STILL * fl:
-        return wrong(EXERCISE, f"tau = {tau:.4g} is so close to sigma_min = {smin:g} that the second jump changes nothing: it "
-                     f"moved the points by {moved:.2g} on average ({moved / fl:.2g}x the floor), and W1 cannot change by "
-                     f"more than the points move; re-noising adds only sqrt(tau^2 - sigma_min^2) = "
+        return wrong(EXERCISE, f"tau = {tau:.4g} is so close to sigma_min = {smin:g} that the second jump changes nothing: "
+                     f"it moved the points by {moved:.2g} on average ({moved / fl:.2g}x the floor), and W1 cannot change "
+                     f"by more than the points move; re-noising adds only sqrt(tau^2 - sigma_min^2) = "
                      f"{math.sqrt(tau**2 - smin**2):.2g}, and near the boundary f(x, tau) ~ x: two evaluations for the "
-                     f"one-step samples. Re-noise to a level comparable with the first jump's errors\n{numbers}", 1)
-    if beyond and d > MATTERS * fl:
+                     f"one-step samples\n{numbers}", kind="a level next to sigma_min")
+    if g < 0 and abs(g) > NOISE * se:
         if tau > base:
             why = (f"too high: the second jump starts from x + sqrt(tau^2 - sigma_min^2) z, where the first jump's answer "
                    f"x (spread sigma_data = {m.sigma_data:.2f}) is buried under noise {tau:.3g} (signal-to-noise "
@@ -172,21 +227,32 @@ def judge(outputs: dict) -> Result:
         else:
             why = (f"too low: the noise added, {math.sqrt(tau**2 - smin**2):.2g}, is small against the first jump's "
                    "errors, so the second jump cannot move stray points back onto the moons; it returns most of its input")
-        return wrong(EXERCISE, f"tau = {tau:.4g} is worse than the default beyond the noise, {why}\n{numbers}", 1)
-    if d > MATTERS * fl:
-        verdict = (f"worse than the default by {d / fl:.2f}x the floor, but within the noise of {SEEDS} seeds: full marks "
-                   "(more seeds could still tell them apart)")
-    elif d > 0 and beyond:
-        verdict = (f"worse than the default by {d / fl:.3f}x the floor: beyond the noise, but less than {MATTERS:g}x the "
-                   "floor, a difference that does not matter: full marks")
-    elif d > 0:
-        verdict = f"as good as the default within the noise (worse by {d / fl:.3f}x the floor): full marks"
-    else:
-        verdict = (f"better than the default by {-d / fl:.2f}x the floor, "
-                   f"{'beyond' if beyond else 'within'} the noise: full marks")
-    return ok(EXERCISE, f"tau = {tau:.4g}: {verdict}\n{numbers}")
+        return wrong(EXERCISE, f"tau = {tau:.4g} is worse than the default beyond the noise, {why}; keep the default "
+                     f"unless a level's gain over it is beyond the noise\n{numbers}",
+                     kind="a level worse than the default")
+    if reason == KEEP:
+        return wrong(EXERCISE, f"two_step_reason says no gain was beyond the noise, yet two_step_tau = {tau:.4g} is not "
+                     f"the default {base:.4g}: a gain within the noise is no reason to switch (the seeds' luck can "
+                     f"make it); the rule keeps the default: two_step_tau = default_tau\n{numbers}", 1,
+                     kind="switched for a gain within the noise")
+    mine = notebook_score(base) - notebook_score(tau)  # the gain the student's own scan measured
+    if not (mine.ratio > 0 and mine.beyond_noise(NOISE)):
+        return wrong(EXERCISE, f"tau = {tau:.4g}: on the notebook's own seeds, where your scan measured it, its gain over "
+                     f"the default is {mine:+.3f}: {mine.verdict(NOISE)}, so your own evidence does not support a "
+                     "switch. Read the verdict of each level's paired gain, not its mean W1 or the size of its error "
+                     f"bar; with no gain beyond the noise, keep the default with {KEEP!r}\n{numbers}", 1,
+                     kind="switched without a gain beyond the noise")
+    if abs(g) > NOISE * se:
+        return ok(EXERCISE, f"tau = {tau:.4g}: its gain over the default is beyond the noise on the grader's fresh seeds "
+                  f"too ({g / fl:+.3f}x +- {se / fl:.3f}x the floor): the switch is supported, full marks\n{numbers}")
+    return wrong(EXERCISE, f"tau = {tau:.4g}: on the grader's fresh seeds its gain over the default, {g / fl:+.3f}x +- "
+                 f"{se / fl:.3f}x the floor, is within the noise: the gain your scan saw does not hold on fresh "
+                 "seeds. The best of several noisy gains is partly chosen for its luck on those seeds (the winner's curse), so a switch "
+                 f"needs a gain that holds up when measured again. Keep the default with {KEEP!r}\n{numbers}", 1,
+                 kind="a gain that does not hold on fresh seeds")
 
 
-def check(tau) -> Result:
-    """Notebook 01, Exercise 1.3: two_step_tau (a float), measured on the shipped distilled model."""
-    return reported(EXERCISE, judge(evaluate(tau)))
+def check(tau, reason) -> Result:
+    """Notebook 01, Exercise 1.3: two_step_tau (a float) and two_step_reason (one of REASONS), the level measured
+    on the shipped distilled model."""
+    return reported(EXERCISE, judge(evaluate(tau, reason)))
