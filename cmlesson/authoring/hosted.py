@@ -65,6 +65,7 @@ def setup(source: str, fresh: bool) -> None:
         failed = install_missing()
         print(f"installed cmlesson from {source}" if failed is None else
               f"installed cmlesson from {source}, but not the packages it needs ({OFFLINE_HINT}): {failed}")
-    if "google.colab" in sys.modules:
-        from google.colab import output
+    colab = sys.modules.get("google.colab")  # imported by Colab's kernel; never installed elsewhere
+    if colab is not None:
+        output = getattr(colab, "output", None) or importlib.import_module("google.colab.output")
         output.enable_custom_widget_manager()

@@ -247,7 +247,8 @@ def judge(outputs: dict) -> Result:
                   f"too ({g / fl:+.3f}x +- {se / fl:.3f}x the floor): the switch is supported, full marks\n{numbers}")
     return wrong(EXERCISE, f"tau = {tau:.4g}: on the grader's fresh seeds its gain over the default, {g / fl:+.3f}x +- "
                  f"{se / fl:.3f}x the floor, is within the noise: the gain your scan saw does not hold on fresh "
-                 "seeds. The best of several noisy gains is partly chosen for its luck on those seeds (the winner's curse), so a switch "
+                 "seeds. The best of several noisy gains is partly chosen for its luck on those seeds "
+                 "(the winner's curse), so a switch "
                  f"needs a gain that holds up when measured again. Keep the default with {KEEP!r}\n{numbers}", 1,
                  kind="a gain that does not hold on fresh seeds")
 
