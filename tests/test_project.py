@@ -224,3 +224,20 @@ def test_readme_exercise_table_is_the_registry():
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| (\d\d)[^|]*\|[^|]*\| (\d+) \|$", text, re.M)
     assert rows == [(e.id, e.notebook, str(e.points)) for e in EXERCISES.values()]
+
+
+def test_the_lesson_map_points_at_headings_the_core_notebooks_have():
+    """Every section of lesson 11.2 and both exercises map to one place: a heading that the named notebook has."""
+    import nbformat
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- lesson-map:start -->")[1].split("<!-- lesson-map:end -->")[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in block.strip().splitlines()[2:]]
+    assert len(rows) >= 12 and {r[1] for r in rows} == {"01", "02", "03", "04", "05"}
+    assert any(r[0].startswith("Exercise 1") for r in rows) and any(r[0].startswith("Exercise 2") for r in rows)
+    for lesson, number, headings in rows:
+        path = next((ROOT / "solutions").glob(f"{number}_*.ipynb"))
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        have = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+        for heading in headings.split("; "):
+            assert heading in have, f"{lesson}: {path.name} has no heading {heading!r}"
