@@ -104,7 +104,7 @@ def test_retiming_some_notebooks_keeps_the_others_times_and_rows(tmp_path, monke
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- notebooks:start -->\n" + bench.notebook_table(old) + "\n<!-- notebooks:end -->\nend\n")
     monkeypatch.setattr(bench, "time_notebooks",
-                        lambda only: [r for r in new if Path(r["notebook"]).name.startswith(tuple(only))])
+                        lambda only, inplace=True: [r for r in new if Path(r["notebook"]).name.startswith(tuple(only))])
     monkeypatch.setattr(bench.course, "TIMES_FILE", str(times))
     assert bench.retime(["04"], str(readme)) == 0
     expected = bench.notebook_table(bench.merge_rows(bench.notebook_table(old), new))
@@ -241,3 +241,25 @@ def test_the_lesson_map_points_at_headings_the_core_notebooks_have():
         have = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
         for heading in headings.split("; "):
             assert heading in have, f"{lesson}: {path.name} has no heading {heading!r}"
+
+
+def test_timing_a_solution_notebook_writes_its_outputs_back(tmp_path, monkeypatch):
+    """The seconds a solution notebook prints and the running time its header states come from one run: timing
+    executes a solution in place (a student notebook, handed out without outputs, is run from its file untouched)."""
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd[3:])
+        return type("Done", (), {"returncode": 0, "stdout": '{"seconds": 1.0, "kernel_peak_mb": 2.0}', "stderr": ""})()
+
+    for folder, code in (("solutions", "x = 1  ### SOLUTION\n"), ("notebooks", "x = ...\n")):
+        (tmp_path / folder).mkdir()
+        nb = {"cells": [{"cell_type": "code", "source": code, "metadata": {}, "outputs": [], "execution_count": None}],
+              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        (tmp_path / folder / "04_b.ipynb").write_text(json.dumps(nb))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "same_code_as_solution", lambda text: False)
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    rows = bench.time_notebooks(only=["04"])
+    assert [r["notebook"] for r in rows] == ["solutions/04_b.ipynb", "notebooks/04_b.ipynb"]
+    assert calls == [["solutions/04_b.ipynb", "--inplace"], ["notebooks/04_b.ipynb"]]
