@@ -263,3 +263,20 @@ def test_timing_a_solution_notebook_writes_its_outputs_back(tmp_path, monkeypatc
     rows = bench.time_notebooks(only=["04"])
     assert [r["notebook"] for r in rows] == ["solutions/04_b.ipynb", "notebooks/04_b.ipynb"]
     assert calls == [["solutions/04_b.ipynb", "--inplace"], ["notebooks/04_b.ipynb"]]
+
+
+def test_bench_takes_20_seeds_by_default_and_fewer_on_request(monkeypatch):
+    """The benchmark resolves what five seeds cannot (BenchConfig: 20); --seeds N asks for N, at least 2."""
+    from cmlesson import __main__ as cli
+    from cmlesson import config
+
+    assert config.BenchConfig().score.seeds == 20 and config.ScoreConfig().seeds == 5  # the notebooks keep theirs
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda dataset, data, cfg, progress: seen.append(cfg.score.seeds) or {})
+    monkeypatch.setattr(bench, "table", lambda r: "")
+    monkeypatch.setattr("cmlesson.widgets.measure_latency", lambda: {})  # the widgets' timing: not this test's
+    for argv, expected in ((["bench", "--json"], 20), (["bench", "--json", "--seeds", "3"], 3)):
+        bench.main(cli.parser().parse_args(argv))
+        assert seen[-1] == expected
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["bench", "--seeds", "1"])

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -323,7 +324,9 @@ def retime(only: Sequence[str], readme: str | None) -> int:
 def main(args) -> int:
     if args.retime:
         return retime(args.retime, args.readme)
-    r = run(args.dataset, args.data, progress=not args.json)
+    cfg = BenchConfig() if args.seeds is None else replace(BenchConfig(), score=replace(BenchConfig().score,
+                                                                                      seeds=args.seeds))
+    r = run(args.dataset, args.data, cfg, progress=not args.json)
     try:
         from ..widgets import measure_latency
     except ImportError:
