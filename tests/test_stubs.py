@@ -60,3 +60,18 @@ def test_solution_exercise_cells_pass(ex_id):
     result = getattr(checks, f"check_{ex_id}")(*[namespace[n] for n in checks.EXERCISES[ex_id].names])
     assert (result.status, result.score, result.max_score) == ("ok", result.max_score, checks.EXERCISES[ex_id].points), (
         result.message)
+
+
+def test_a_stub_value_stays_known_after_many_calls_of_stub_functions():
+    """An untouched notebook 01 sets ``two_step_tau = not_done(1.0)`` at a cell's top level, and the grader then
+    calls the stub c_skip hundreds of times before it reads two_step_tau: the value is still the stub's."""
+    from cmlesson.grading.exercises import _kernel
+
+    marker = _kernel.NotDone()
+    namespace = {"not_done": marker}
+    exec("tau = not_done(1.0)\ndef c_skip(s):\n    return not_done([s])", namespace)  # noqa: S102 - a cell's code
+    for s in range(5 * marker.KEEP):
+        namespace["c_skip"](s)
+    assert marker.returned(namespace["tau"])
+    assert not marker.returned(1.0 + 0.0 * len(namespace))  # an equal float made elsewhere is not the stub's
+    assert marker.returned(namespace["c_skip"](0)) and not marker.returned([0])
