@@ -8,8 +8,8 @@ notebook 04's target-decay ablation only measures. :func:`info` gives their trai
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
 consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
-teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen). Weights are stored in float16 (240-460 KB each),
-loaded with ``torch.load(..., weights_only=True)`` and checked
+teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen).
+Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
 Introduced in notebook 01.
