@@ -7,8 +7,9 @@ the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd50
 notebook 04's target-decay ablation only measures. :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
-consistency model (LCM) conditioned on the digit and on w. Weights are stored in float16 (240-460 KB each),
-loaded with ``torch.load(..., weights_only=True)`` and checked
+consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
+teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen).
+Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
 Introduced in notebook 01.
@@ -48,11 +49,14 @@ FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
 MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
-NAMES = MOONS_NAMES + DIGITS_NAMES
+LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
+NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
 DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
 DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and consistency model
 ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 0.95 has not left the start
+DIGITS_TEACHER_NET = NetworkConfig(hidden=256, depth=4)  # notebook 07's teacher: 64 pixels in, 256 units
+DIGITS_TEACHER = replace(TeacherConfig(), steps=3000, batch=256, lr=2e-3)  # its recipe: batch 256 of 1,438 digits
 ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
 
 
@@ -89,6 +93,10 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
+    if name == "digits_teacher":  # notebook 07, section 3: the EDM teacher on the digits' 64 pixels
+        x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
+        return training.train_teacher(x_tr, DIGITS_TEACHER, noise=training.noise_config_for(x_tr), net=DIGITS_TEACHER_NET,
+                                      seed=SEED, progress=progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
 
 
@@ -168,6 +176,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
+    if name == "digits_teacher":
+        return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
+                "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,

@@ -122,48 +122,7 @@ def test_06_the_remedy(nb06):
     assert min(r, key=lambda n: r[n][0]) == REMEDY, "the remedy: the best one-step recipe of the notebook"
 
 
-# --- 07: digits in one step -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def nb07():
-    rows = {}
-    for line in printed("07", "07-17").splitlines():
-        m = re.match(r"^(.+?\))\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)$", line) or \
-            re.match(r"^(real held-out digits)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)$", line)
-        if m:
-            confident, _, min_class, fd, nearest = map(float, m.groups()[1:])
-            rows[m.group(1)] = {"confident": confident, "min class": min_class, "FD": fd, "nearest": nearest}
-    assert len(rows) == 5, sorted(rows)
-    return rows
-
-
-def test_07_the_one_step_model_keeps_most_of_the_teacher(nb07):
-    real, t = nb07["real held-out digits"], nb07["teacher, Heun 18 levels (35 evaluations)"]
-    one, two = nb07["consistency model, 1 step (1 evaluation)"], nb07["consistency model, 2 steps (2 evaluations)"]
-    assert one["confident"] >= 0.7 * real["confident"], f"1-step confident share {one['confident']:.3f} < 70% of real"
-    assert one["min class"] >= 0.04, f"every digit should be >= 4% of the 1-step samples: {one['min class']}"
-    assert two["confident"] >= 0.7 * real["confident"] and two["min class"] >= 0.04, "two steps: as well as one"
-    assert t["min class"] >= 0.04, "the teacher draws every class"
-    assert real["FD"] < t["FD"] < one["FD"] < 3.5 * real["FD"], f"FD real < teacher < 1 step < 3.5x real: {one['FD']}"
-    assert t["confident"] > one["confident"] - 0.02, "the teacher (35 evaluations): at least as confident as one step"
-
-
-def test_07_one_teacher_step_is_no_generator(nb07):
-    one, t1 = nb07["consistency model, 1 step (1 evaluation)"], nb07["teacher, 1 Euler step (1 evaluation)"]
-    assert one["FD"] < 0.2 * t1["FD"], "one consistency step should be far better than one step of the teacher"
-
-
-def test_07_no_copies(nb07):
-    real, one = nb07["real held-out digits"], nb07["consistency model, 1 step (1 evaluation)"]
-    assert one["nearest"] > 0.8 * real["nearest"], "1-step samples sit too close to training images"
-    assert one["nearest"] >= real["nearest"], "the text: the median distance is at least that of real digits"
-
-
-def test_07_the_same_noise_gives_the_teachers_digit():
-    m = re.search(r"same digit from the same noise: (\d+\.\d)% of .*?these class shares: (\d+\.\d)%\)",
-                  printed("07", "07-agreement"))
-    same, chance = float(m.group(1)), float(m.group(2))
-    assert same > 3 * chance, "the one-step model should draw the teacher's digit far more often than chance"
+# --- 07: digits in one step: tests/test_claims_07.py ------------------------------------------------------------
 
 
 # --- 08: continuous time and flow maps --------------------------------------------------------------------------
