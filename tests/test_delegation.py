@@ -108,9 +108,9 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                "    return bench.quality_ladder(model, steps_list, reference, seed, metric)\n", "authoring.bench.quality_ladder"),
     "meanflow_target": ("from cmlesson.frontier import meanflow as MF\ndef meanflow_target_student(u, z, r, t, v):\n"
                         "    return MF.meanflow_target(u, z, r, t, v)\n", "frontier.meanflow.meanflow_target"),
-    "guided_denoiser": ("from cmlesson.frontier.guidance import Guided\n"
-                        "def guided_denoiser_student(denoiser, x, sigma, label, w):\n"
-                        "    return Guided(denoiser, label, w)(x, sigma)\n", "frontier.guidance.guided_denoise"),
+    "guided_denoiser": ("from cmlesson.frontier import guidance as G\n"
+                        "guided_denoiser_student = lambda d, x, s, c, w: G.guided_denoise(d, x, s, c, w)\n",
+                        "frontier.guidance.guided_denoise"),
 }
 
 
