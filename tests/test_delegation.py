@@ -110,6 +110,9 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                         "    return MF.meanflow_target(u, z, r, t, v)\n", "frontier.meanflow.meanflow_target"),
     "frechet_distance": ("from cmlesson.frontier import classifier\ndef frechet_distance_student(a, b):\n"
                          "    return classifier.frechet_distance(a[::-1], b)\n", "frontier.classifier.frechet_distance"),
+    "guided_denoiser": ("from cmlesson.frontier import guidance as G\n"
+                        "guided_denoiser_student = lambda d, x, s, c, w: G.guided_denoise(d, x, s, c, w)\n",
+                        "frontier.guidance.guided_denoise"),
 }
 
 
