@@ -155,7 +155,7 @@ class MeanFlowConfig:
 
 @dataclass(frozen=True)
 class DriftingConfig:
-    """Drifting model from scratch (Deng et al. 2026, Alg. 1), shortened for a CPU (notebook 11)."""
+    """Drifting model from scratch (Deng et al. 2026), shortened for a CPU (notebook 11)."""
 
     steps: int = 900  # Adam steps: the shortcut model's 2,740 at about 3 shortcut steps' cost each (measured, the drift)
     batch: int = 1000  # generated points, and as many data points, per step: the drift costs batch^2

@@ -96,7 +96,7 @@ def drift(y: torch.Tensor, x: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def drifting_loss(model: Generator, x0: torch.Tensor, temperature: float, generator: torch.Generator | None = None,
                   drift_fn: Drift = drift) -> torch.Tensor:
-    """Deng et al. 2026, Eq. 6: E ||g(e) - sg[g(e) + V(g(e))]||^2 on one batch, V from ``drift_fn`` (notebook 11).
+    """Deng et al. 2026, its loss: E ||g(e) - sg[g(e) + V(g(e))]||^2 on one batch, V from ``drift_fn`` (notebook 11).
 
     As many generated points as data points; the squared error is summed over coordinates in units of the data's
     scale and averaged over the batch, as the course's other losses. Its value is the drift's mean squared size.
@@ -107,12 +107,16 @@ def drifting_loss(model: Generator, x0: torch.Tensor, temperature: float, genera
 
 
 def train_drifting(data: torch.Tensor, cfg: DriftingConfig = DriftingConfig(), *, net: NetworkConfig = NetworkConfig(),
-                   drift_fn: Drift = drift, seed: int = 0, progress: bool = True) -> training.Trained:
-    """A drifting generator trained from scratch by drifting_loss (Deng et al. 2026, Alg. 1) in training.fit; notebook 11."""
+                   drift_fn: Drift = drift, seed: int = 0, after_step: Callable[[int, nn.Module], None] | None = None,
+                   progress: bool = True) -> training.Trained:
+    """A drifting generator trained from scratch by drifting_loss (Deng et al. 2026) in training.fit; notebook 11.
+
+    ``drift_fn`` computes V (the student's, once its check passed); ``after_step`` is fit's (snapshots, measurements).
+    """
     pool, gen = Pool(data, seed), training.seeded(seed)
     model = for_data(pool.points, net)
     return training.fit(model, lambda step, x0: drifting_loss(model, x0, cfg.temperature, gen, drift_fn), pool, cfg,
-                        "drifting", progress=progress)
+                        "drifting", after_step=after_step, progress=progress)
 
 
 def step_seconds(data: torch.Tensor, batch: int, cfg: DriftingConfig = DriftingConfig(), steps: int = 20,
