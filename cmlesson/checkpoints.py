@@ -33,21 +33,24 @@ from . import data, ema, losses, schedules, training
 from .config import (
     ConsistencyTrainingConfig,
     DistillConfig,
+    DriftingConfig,
     GuidedTeacherConfig,
     LCMConfig,
     NetworkConfig,
     NoiseConfig,
     SCTConfig,
+    ShortcutConfig,
     TeacherConfig,
 )
 from .ema import frozen_copy
-from .frontier import classifier, guidance, latent, lcm, trigflow
+from .frontier import classifier, drifting, flowmap, guidance, latent, lcm, shortcut, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS)
+SEED_RUNS = tuple(f"{m}_seed{s}" for m in ("shortcut", "drifting") for s in (0, 1, 2))  # notebook 11's three seeds
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *SEED_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
@@ -91,6 +94,11 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
                                           progress=progress)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
+    if name in SEED_RUNS:  # notebook 11: the shortcut model and the drifting model, each at training seeds 0, 1, 2
+        method, seed = name.rsplit("_seed", 1)
+        if method == "shortcut":
+            return shortcut.train_shortcut(pool, ShortcutConfig(), seed=int(seed), progress=progress)
+        return drifting.train_drifting(pool, DriftingConfig(), seed=int(seed), progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
     if name == "digits_teacher":  # notebook 07, section 3: the EDM teacher on the digits' 64 pixels
@@ -140,6 +148,12 @@ def _build(meta: dict) -> nn.Module:
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
                                             meta["sigma_data"], meta["sigma_max"], trigflow.LogVarHead(net.emb_dim, net.max_freq))
+    if meta["kind"] == "flowmap":
+        return flowmap.AverageVelocity(flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"])),
+                                       torch.zeros(meta["data_dim"]), meta["scale"])
+    if meta["kind"] == "drifting":
+        return drifting.Generator(drifting.PlainMLP(meta["data_dim"], NetworkConfig(**meta["network"])),
+                                  torch.zeros(meta["data_dim"]), meta["scale"])
     cls = EDMDenoiser if meta["kind"] == "edm" else ConsistencyFunction
     backbone = NoiseConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
     return cls(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
@@ -179,6 +193,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if name == "digits_teacher":
         return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
                 "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
+    if isinstance(model, (flowmap.AverageVelocity, drifting.Generator)):
+        return {"kind": "flowmap" if isinstance(model, flowmap.AverageVelocity) else "drifting", "data_dim": 2,
+                "network": asdict(NetworkConfig()), "scale": model.scale, "dataset": DATASET}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
@@ -207,7 +224,8 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         file = path(name)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, file)
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
-                          "train_seconds": round(trained.seconds, 1), "steps": len(trained.history), "seed": SEED}
+                          "train_seconds": round(trained.seconds, 1), "steps": len(trained.history),
+                          "seed": int(name.rsplit("_seed", 1)[1]) if name in SEED_RUNS else SEED}
     (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
     return manifest
 

@@ -156,6 +156,18 @@ class MeanFlowConfig:
 
 
 @dataclass(frozen=True)
+class DriftingConfig:
+    """Drifting model from scratch (Deng et al. 2026), shortened for a CPU (notebook 11)."""
+
+    steps: int = 900  # Adam steps: the shortcut model's 2,740 at about 3 shortcut steps' cost each (measured, the drift)
+    batch: int = 1000  # generated points, and as many data points, per step: the drift costs batch^2
+    lr: float = 3e-3  # the course's rate
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    temperature: float = 0.05  # T of the kernel exp(-||a - b|| / T), in the data's units
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
 class GuidedTeacherConfig:
     """Class-conditional EDM teacher with label dropout (Ho & Salimans 2022), in a PCA latent (notebook 09)."""
 

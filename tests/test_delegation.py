@@ -113,6 +113,8 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
     "guided_denoiser": ("from cmlesson.frontier import guidance as G\n"
                         "guided_denoiser_student = lambda d, x, s, c, w: G.guided_denoise(d, x, s, c, w)\n",
                         "frontier.guidance.guided_denoise"),
+    "drift_field": ("from cmlesson.frontier import drifting as D\ndef drift_student(y, x, temperature):\n"
+                    "    return D.drift(y, x, temperature)\n", "frontier.drifting.drift"),
 }
 
 

@@ -11,21 +11,23 @@ from collections.abc import Callable
 
 import torch
 
-from ..config import MeanFlowConfig, SCTConfig, ShortcutConfig
-from ..frontier import flowmap, meanflow, shortcut, trigflow
+from ..config import DriftingConfig, MeanFlowConfig, SCTConfig, ShortcutConfig
+from ..frontier import drifting, flowmap, meanflow, shortcut, trigflow
 
 KEYS = {  # benchmark key: (method, sampling steps)
     "sct_1step_w1": ("sct", 1), "sct_2step_w1": ("sct", 2),
     "shortcut_1step_w1": ("shortcut", 1), "shortcut_2step_w1": ("shortcut", 2),
     "shortcut_renoise_2step_w1": ("shortcut_renoise", 2), "shortcut_4step_w1": ("shortcut", 4),
     "meanflow_1step_w1": ("meanflow", 1), "meanflow_2step_w1": ("meanflow", 2),
+    "drift_1step_w1": ("drift", 1),  # notebook 11: a drifting generator has one step only
 }
 
 NAMES = {"sct_1step_w1": "sCT from scratch, 1 step", "sct_2step_w1": "sCT from scratch, 2 steps",
          "shortcut_1step_w1": "shortcut model from scratch, 1 step", "shortcut_2step_w1": "shortcut model, 2 jumps of 1/2",
          "shortcut_renoise_2step_w1": "shortcut model, 2 steps re-noised (Alg. 1)",
          "shortcut_4step_w1": "shortcut model, 4 steps",
-         "meanflow_1step_w1": "MeanFlow from scratch, 1 step", "meanflow_2step_w1": "MeanFlow, 2 steps"}
+         "meanflow_1step_w1": "MeanFlow from scratch, 1 step", "meanflow_2step_w1": "MeanFlow, 2 steps",
+         "drift_1step_w1": "drifting model from scratch, 1 step (notebook 11)"}
 
 
 def samplers_for(models: dict, n: int) -> dict[str, Callable[[int], Callable[[torch.Generator], torch.Tensor]]]:
@@ -48,7 +50,12 @@ def samplers_for(models: dict, n: int) -> dict[str, Callable[[int], Callable[[to
         m = models["shortcut"]
         return lambda g: flowmap.sample_flowmap_renoise(m, flowmap.noise(m, n, g), flowmap.renoise_times(k), generator=g)
 
-    return {"sct": trig, "shortcut": flow("shortcut"), "shortcut_renoise": renoise, "meanflow": flow("meanflow")}
+    def drift(k):  # one step: g(e)
+        m = models["drift"]
+        return lambda g: drifting.sample_drifting(m, n, g)
+
+    return {"sct": trig, "shortcut": flow("shortcut"), "shortcut_renoise": renoise, "meanflow": flow("meanflow"),
+            **({"drift": drift} if "drift" in models else {})}
 
 
 def per_seed(train: torch.Tensor, w1_per_seed: Callable, n: int, seeds: int, progress: bool = True) -> tuple[dict, dict]:
@@ -58,7 +65,8 @@ def per_seed(train: torch.Tensor, w1_per_seed: Callable, n: int, seeds: int, pro
     """
     runs = {"sct": trigflow.train_scm(train, SCTConfig(), progress=progress),
             "shortcut": shortcut.train_shortcut(train, ShortcutConfig(), progress=progress),
-            "meanflow": meanflow.train_meanflow(train, MeanFlowConfig(), progress=progress)}
+            "meanflow": meanflow.train_meanflow(train, MeanFlowConfig(), progress=progress),
+            "drift": drifting.train_drifting(train, DriftingConfig(), progress=progress)}
     sample = samplers_for({name: run.model for name, run in runs.items()}, n)
     w1 = {key: w1_per_seed(sample[method](k), n, seeds) for key, (method, k) in KEYS.items()}
     return w1, {f"{name}_train_s": run.seconds for name, run in runs.items()}
