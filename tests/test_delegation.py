@@ -108,6 +108,9 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                "    return bench.quality_ladder(model, steps_list, reference, seed, metric)\n", "authoring.bench.quality_ladder"),
     "meanflow_target": ("from cmlesson.frontier import meanflow as MF\ndef meanflow_target_student(u, z, r, t, v):\n"
                         "    return MF.meanflow_target(u, z, r, t, v)\n", "frontier.meanflow.meanflow_target"),
+    "pseudo_huber": ("from cmlesson import losses\n"
+                     "def pseudo_huber_student(a, b, distance=losses.pseudo_huber_distance):\n    return distance(a, b)\n",
+                     "losses.pseudo_huber_distance"),
 }
 
 
