@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
+import nbformat
 import torch
 
 from cmlesson import checkpoints, data, losses, schedules, training
@@ -43,3 +46,23 @@ def test_notebook_06s_shipped_runs_are_its_recipes():
     for name in checkpoints.ICT_ABLATION:
         info = checkpoints.info(name)
         assert info["steps"] == 2500 and info["seed"] == 0 and info["bytes"] < 300_000, name
+
+
+def _printed(cell_id: str) -> str:
+    path = Path(__file__).resolve().parent.parent / "solutions" / "06_improved_consistency_training.ipynb"
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.get("id") == cell_id:
+            return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+    raise AssertionError(f"notebook 06 has no cell {cell_id}")
+
+
+def test_06_trains_one_run_on_screen_with_the_students_distance_and_loads_the_others():
+    """The table: the pseudo-Huber run trained here (its seconds printed), the six others shipped; the exercise passed
+    and its function is the one the notebook uses."""
+    rows = [line.split() for line in _printed("06-31").splitlines()[1:8]]
+    trained_here = [" ".join(r[:-7]) for r in rows if r[-1] != "shipped"]
+    assert trained_here == ["+ pseudo-Huber distance"], rows
+    check = _printed("06-ex61-check")
+    assert check.startswith("[PASS] Exercise 6.1: the pseudo-Huber distance: 2/2"), check
+    assert "from here on the notebook uses your pseudo_huber_student" in check
+    assert re.search(r"remedy: \d\.\d\dx ± \d\.\d\d the floor in one step", _printed("06-32"))
