@@ -4,7 +4,9 @@
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
 ``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
 the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
-notebook 04's target-decay ablation only measures. :func:`info` gives their training steps and seconds.
+notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" | "ct06_no_ema" |
+"ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`).
+:func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
 consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
@@ -50,7 +52,18 @@ from .parameterization import ConsistencyFunction, EDMDenoiser
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
 SEED_RUNS = tuple(f"{m}_seed{s}" for m in ("shortcut", "drifting") for s in (0, 1, 2))  # notebook 11's three seeds
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *SEED_RUNS)
+# notebook 06's ablation, the runs it only measures: CT (squared distance, uniform levels, square-root curriculum, target
+# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict", its pseudo-Huber run trains on screen
+ICT_ABLATION = {
+    "ct06_l2": {},
+    "ct06_lognormal": {"levels": losses.lognormal_levels},
+    "ct06_doubling": {"curriculum": schedules.ict_curriculum},
+    "ct06_no_ema": {"target_decay": ema.no_target_decay, "weighting": losses.ict_weighting},
+    "ict06_lognormal": {"distance": losses.pseudo_huber_distance, "levels": losses.lognormal_levels,
+                        "curriculum": schedules.ict_curriculum, "target_decay": ema.no_target_decay,
+                        "weighting": losses.ict_weighting},
+}
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *SEED_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
@@ -61,6 +74,7 @@ ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 
 DIGITS_TEACHER_NET = NetworkConfig(hidden=256, depth=4)  # notebook 07's teacher: 64 pixels in, 256 units
 DIGITS_TEACHER = replace(TeacherConfig(), steps=3000, batch=256, lr=2e-3)  # its recipe: batch 256 of 1,438 digits
 ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
+CT06_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500)  # notebook 06's budget, CT's curriculum (s0 = 2, s1 = 40)
 
 
 def path(name: str) -> Path:
@@ -92,6 +106,12 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
                                           levels=losses.mixed_levels, curriculum=schedules.ict_curriculum,
                                           target_decay=ema.no_target_decay, weighting=losses.ict_weighting,
                                           progress=progress)
+    if name in ICT_ABLATION:  # notebook 06, sections 2-7: CT's choices, then the named iCT change(s) in their place
+        change = ICT_ABLATION[name]
+        budget = ICT_BUDGET if change.get("curriculum") is schedules.ict_curriculum else CT06_BUDGET
+        recipe = {"distance": losses.l2_distance, "levels": losses.uniform_levels, "curriculum": schedules.ct_curriculum,
+                  "target_decay": ema.ct_target_decay, "weighting": losses.uniform_weighting, **change}
+        return training.train_consistency(pool, budget, noise=noise, seed=SEED, progress=progress, **recipe)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in SEED_RUNS:  # notebook 11: the shortcut model and the drifting model, each at training seeds 0, 1, 2

@@ -115,6 +115,9 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                         "frontier.guidance.guided_denoise"),
     "drift_field": ("from cmlesson.frontier import drifting as D\ndef drift_student(y, x, temperature):\n"
                     "    return D.drift(y, x, temperature)\n", "frontier.drifting.drift"),
+    "pseudo_huber": ("from cmlesson import losses\n"
+                     "def pseudo_huber_student(a, b, distance=losses.pseudo_huber_distance):\n    return distance(a, b)\n",
+                     "losses.pseudo_huber_distance"),
 }
 
 
