@@ -2,8 +2,9 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
-``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
-the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
+``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
+06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
+model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
 notebook 04's target-decay ablation only measures. :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
@@ -36,17 +37,20 @@ from .config import (
     LCMConfig,
     NetworkConfig,
     NoiseConfig,
+    MeanFlowConfig,
     SCTConfig,
+    ShortcutConfig,
     TeacherConfig,
 )
 from .ema import frozen_copy
-from .frontier import classifier, guidance, latent, lcm, trigflow
+from .frontier import classifier, flowmap, guidance, latent, lcm, meanflow, shortcut, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS)
+FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *FRONTIER_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 NAMES = MOONS_NAMES + DIGITS_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
@@ -87,6 +91,12 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
                                           progress=progress)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
+    if name == "sct":  # notebook 08, sections 5-6: sCT (Lu & Song 2024, Alg. 1), adaptive weighting on
+        return trigflow.train_scm(pool, SCTConfig(), seed=SEED, progress=progress)
+    if name == "shortcut":  # notebook 08, section 6 (Frans et al. 2024)
+        return shortcut.train_shortcut(pool, ShortcutConfig(), seed=SEED, progress=progress)
+    if name == "meanflow":  # notebook 08, section 7 (Geng et al. 2025), the package's target (Exercise 8.1's answer)
+        return meanflow.train_meanflow(pool, MeanFlowConfig(), seed=SEED, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
@@ -128,6 +138,9 @@ def _build(meta: dict) -> nn.Module:
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
         return ConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
+    if meta["kind"] == "flowmap":
+        net = flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
+        return flowmap.AverageVelocity(net, torch.zeros(meta["data_dim"]), meta["scale"])
     if meta["kind"] == "trigflow":
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
@@ -168,6 +181,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
+    if isinstance(model, flowmap.AverageVelocity):  # the center is a buffer; the scale is not in the state dict
+        return {"kind": "flowmap", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
+                "dataset": DATASET}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
