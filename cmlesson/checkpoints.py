@@ -2,10 +2,12 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
-``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
-the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
-notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" | "ct06_no_ema" |
-"ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`).
+``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
+06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
+model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
+two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" |
+"ct06_no_ema" | "ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`);
+``load("shortcut_seed0" ... "drifting_seed2")`` notebook 11's three training seeds of two methods.
 :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
@@ -63,7 +65,9 @@ ICT_ABLATION = {
                         "curriculum": schedules.ict_curriculum, "target_decay": ema.no_target_decay,
                         "weighting": losses.ict_weighting},
 }
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *SEED_RUNS)
+FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
+               *SEED_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
@@ -164,6 +168,9 @@ def _build(meta: dict) -> nn.Module:
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
         return ConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
+    if meta["kind"] == "flowmap":
+        net = flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
+        return flowmap.AverageVelocity(net, torch.zeros(meta["data_dim"]), meta["scale"])
     if meta["kind"] == "trigflow":
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
@@ -216,6 +223,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, (flowmap.AverageVelocity, drifting.Generator)):
         return {"kind": "flowmap" if isinstance(model, flowmap.AverageVelocity) else "drifting", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "scale": model.scale, "dataset": DATASET}
+    if isinstance(model, flowmap.AverageVelocity):  # the center is a buffer; the scale is not in the state dict
+        return {"kind": "flowmap", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
+                "dataset": DATASET}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cmlesson import checkpoints, data, metrics, samplers, yardstick
-from cmlesson.frontier import lcm, trigflow
+from cmlesson.frontier import flowmap, lcm, trigflow
 from cmlesson.frontier.classifier import DigitClassifier
 from cmlesson.frontier.guidance import ConditionedMLP
 from cmlesson.frontier.latent import PCACodec
@@ -21,6 +21,8 @@ from cmlesson.training import Trained
 
 @pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction),
                                        ("ict", ConsistencyFunction), ("sct_prior", trigflow.TrigFlowConsistency),
+                                       ("sct", trigflow.TrigFlowConsistency), ("shortcut", flowmap.AverageVelocity),
+                                       ("meanflow", flowmap.AverageVelocity),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
                                        ("digits_lcm", ConsistencyFunction)])
 def test_load_returns_a_frozen_model_of_the_right_kind(name, cls):
@@ -44,7 +46,7 @@ def test_files_are_small_and_match_the_manifest():
 
 
 def test_info_gives_how_long_the_measured_only_models_trained():
-    for name in ("ict", "sct_prior"):
+    for name in ("ict", "sct_prior", *checkpoints.FRONTIER_RUNS):
         meta = checkpoints.info(name)
         assert meta["steps"] > 0 and meta["train_seconds"] > 0 and meta["seed"] == checkpoints.SEED
     assert checkpoints.info("ict")["steps"] == checkpoints.ICT_BUDGET.steps

@@ -161,8 +161,9 @@ def test_08_sct(nb08):
     sc, rem = rows[SCT], rows[ICT08]
     assert rows[SCT_PRIOR][1][0] >= 1.5 * sc[1][0], "without adaptive weighting one-step sCT should be far worse"
     assert sc[1][0] <= 2.2, f"sCT should sample within 2.2x the floor in one step, got {sc[1][0]:.2f}"
-    # the text: sCT and notebook 6's recipe are closer at one step than either standard error, and sCT's scores at
-    # 1, 2 and 4 steps differ by less than the larger of the two standard errors
+    # sCT and notebook 6's recipe are closer at one step than either standard error, and sCT's scores at 1, 2 and 4
+    # steps differ by less than the larger of the two standard errors (the paired readings the text quotes:
+    # tests/test_claims_08.py)
     assert abs(sc[1][0] - rem[1][0]) < min(sc[1][1], rem[1][1])
     for a, b in ((1, 2), (2, 4), (1, 4)):
         assert abs(sc[a][0] - sc[b][0]) < max(sc[a][1], sc[b][1]), f"sCT at {a} and {b} steps"
@@ -178,7 +179,8 @@ def test_08_meanflow(nb08):
     rows, _, _ = nb08
     mf, rem = rows[MEANFLOW], rows[ICT08]
     assert 0.8 * rem[1][0] <= mf[1][0] <= 1.3 * rem[1][0], "MeanFlow should land near notebook 6's recipe at one step"
-    # the text: its four-step score is above its one-step score, by less than the two standard errors together
+    # its four-step score is above its one-step score, by less than the two standard errors together (the paired
+    # difference the text quotes: tests/test_claims_08.py)
     assert mf[1][0] < mf[4][0] < mf[1][0] + mf[1][1] + mf[4][1], mf
 
 
