@@ -40,13 +40,15 @@ from .config import (
     TeacherConfig,
 )
 from .ema import frozen_copy
-from .frontier import classifier, guidance, latent, lcm, trigflow
+from .frontier import classifier, flowmap, guidance, latent, lcm, lsd, meanflow, shortcut, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS)
+FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebook 10's comparison: three training seeds per method
+                for method in ("lsd", "shortcut", "meanflow") for seed in (0, 1, 2)}
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *FLOWMAP_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 NAMES = MOONS_NAMES + DIGITS_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
@@ -87,6 +89,10 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
                                           progress=progress)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
+    if name in FLOWMAP_RUNS:  # notebook 10: each flow-map method with its course default, one training seed
+        method, seed = FLOWMAP_RUNS[name]
+        train = {"lsd": lsd.train_lsd, "shortcut": shortcut.train_shortcut, "meanflow": meanflow.train_meanflow}[method]
+        return train(pool, seed=seed, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
@@ -132,6 +138,9 @@ def _build(meta: dict) -> nn.Module:
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
                                             meta["sigma_data"], meta["sigma_max"], trigflow.LogVarHead(net.emb_dim, net.max_freq))
+    if meta["kind"] == "flowmap":
+        return flowmap.AverageVelocity(flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"])),
+                                       torch.zeros(meta["data_dim"]), meta["scale"])
     cls = EDMDenoiser if meta["kind"] == "edm" else ConsistencyFunction
     backbone = NoiseConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
     return cls(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
@@ -168,6 +177,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
+    if isinstance(model, flowmap.AverageVelocity):
+        return {"kind": "flowmap", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
+                "dataset": DATASET}
     if name in MOONS_NAMES:
         return {"kind": "edm" if isinstance(model, EDMDenoiser) else "consistency", "data_dim": 2,
                 "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
@@ -196,7 +208,8 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         file = path(name)
         torch.save({k: v.half() for k, v in model.state_dict().items()}, file)
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
-                          "train_seconds": round(trained.seconds, 1), "steps": len(trained.history), "seed": SEED}
+                          "train_seconds": round(trained.seconds, 1), "steps": len(trained.history),
+                          "seed": FLOWMAP_RUNS[name][1] if name in FLOWMAP_RUNS else SEED}
     (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
     return manifest
 
