@@ -4,7 +4,10 @@
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
 ``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
 the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
-notebook 04's target-decay ablation only measures. :func:`info` gives their training steps and seconds.
+notebook 04's target-decay ablation only measures.
+``load("lsd_seed0" | ... | "meanflow_seed2")`` returns notebook 10's flow maps: LSD, the shortcut model and MeanFlow
+with their course defaults at training seeds 0, 1 and 2 (``FLOWMAP_RUNS``), which notebook 10 only measures.
+:func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
 consistency model (LCM) conditioned on the digit and on w. Weights are stored in float16 (240-460 KB each),
