@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cmlesson import checkpoints, data, metrics, samplers, yardstick
-from cmlesson.frontier import lcm, trigflow
+from cmlesson.frontier import flowmap, lcm, trigflow
 from cmlesson.frontier.classifier import DigitClassifier
 from cmlesson.frontier.guidance import ConditionedMLP
 from cmlesson.frontier.latent import PCACodec
@@ -22,7 +22,9 @@ from cmlesson.training import Trained
 @pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction),
                                        ("ict", ConsistencyFunction), ("sct_prior", trigflow.TrigFlowConsistency),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
-                                       ("digits_lcm", ConsistencyFunction)])
+                                       ("digits_lcm", ConsistencyFunction), ("lsd_seed0", flowmap.AverageVelocity),
+                                       ("shortcut_seed1", flowmap.AverageVelocity),
+                                       ("meanflow_seed2", flowmap.AverageVelocity)])
 def test_load_returns_a_frozen_model_of_the_right_kind(name, cls):
     model = checkpoints.load(name)
     assert isinstance(model, cls)
