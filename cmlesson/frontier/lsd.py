@@ -6,10 +6,11 @@ time s to its point at time t. With the course's average velocity u(z, s, h) (:c
 
     X_{s,t}(z) = z + (t - s) u(z, s, s - t),
 
-which is Boffi et al.'s parameterisation X_{s,t}(y) = y + (t - s) v(y, s, t) in the course's arguments: the boundary X_{s,s} = identity holds for every network. Its tangent at t = s is u(z, s, 0), so the
-diagonal is a flow-matching model (the tangent condition), trained with flow matching's loss. The off-diagonal
-learns the **Lagrangian** equation d/dt X_{s,t}(z) = v(X_{s,t}(z), t), with the diagonal v(y, t) = u(y, t, 0)
-as the velocity under stop-gradient: no teacher, one forward-mode JVP in t. Introduced in notebook 10.
+which is Boffi et al.'s parameterisation X_{s,t}(y) = y + (t - s) v(y, s, t) in the course's arguments: the
+boundary X_{s,s} = identity holds for every network. Its tangent at t = s is u(z, s, 0), so the diagonal is a
+flow-matching model (the tangent condition), trained with flow matching's loss. The off-diagonal learns the
+**Lagrangian** equation d/dt X_{s,t}(z) = v(X_{s,t}(z), t), with the diagonal v(y, t) = u(y, t, 0) as the velocity
+under stop-gradient: no teacher, one forward-mode JVP in t. Introduced in notebook 10.
 """
 
 from __future__ import annotations

@@ -121,19 +121,17 @@ def _candidates(inp: dict) -> dict[str, np.ndarray]:
 
 def _gradients(inp: dict) -> dict[str, np.ndarray]:
     """d/dtheta of ||residual||^2 summed: with the velocity target under stop-gradient (right) and without."""
-    out = {}
-    for key in ("right", "no_stop_gradient"):
+    z, s, t = (inp[k].double() for k in ("z", "s", "t"))
+
+    def grads(stop_gradient: bool) -> np.ndarray:
         net = SpyFlowMapNet(inp["seed"]).double()
-        z, s, t = (inp[k].double() for k in ("z", "s", "t"))
         x, dxdt = torch.func.jvp(lambda t_: z + (t_ - s)[:, None] * net(z, s, s - t_), (t,), (torch.ones_like(t),))
-        if key == "right":
-            with torch.no_grad():
-                target = net(x.detach(), t, torch.zeros_like(t))
-        else:
-            target = net(x, t, torch.zeros_like(t))
+        with torch.set_grad_enabled(not stop_gradient):
+            target = net(x.detach() if stop_gradient else x, t, torch.zeros_like(t))
         (dxdt - target).pow(2).sum().backward()
-        out[key] = np.asarray(_flat_grads(net))
-    return out
+        return np.asarray(_flat_grads(net))
+
+    return {"right": grads(True), "no_stop_gradient": grads(False)}
 
 
 MISTAKES = {  # candidate: (message, score)
