@@ -3,7 +3,7 @@
 A student notebook is generated from its solution notebook (``python -m cmlesson student``; ``make test`` checks it is
 up to date), and nbval does not run it when another test already executes it whole:
 
-* a notebook without exercises (06, 07, 09): its student version's code is the solution's, cell for cell
+* a notebook without exercises (06, 07): its student version's code is the solution's, cell for cell
   (cmlesson.authoring.student.same_code_as_solution; tests/test_student.py checks it), so nbval runs only the solution;
 * the lesson's student notebooks 01-05 (``GRADED_WHOLE``): tests/test_grade.py's
   ``test_untouched_student_notebooks_are_not_attempted`` runs each of them top to bottom in the grader and asserts

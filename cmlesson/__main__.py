@@ -6,6 +6,17 @@ import argparse
 import sys
 
 
+def _seeds(text: str) -> int:
+    """--seeds: an integer of at least 2 (one seed has no standard error)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds must be an integer >= 2, got {text!r}") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"--seeds must be >= 2 (one seed has no standard error), got {n}")
+    return n
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line's parser (tests parse with it too, so that every default lives here only)."""
     parser = argparse.ArgumentParser(prog="python -m cmlesson", description=__doc__)
@@ -19,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--retime", nargs="+", default=None, metavar="NN",
                        help="only time these notebooks (e.g. 04 08, both folders) and update their times; no training")
     bench.add_argument("--readme", default=None, metavar="FILE", help="write the tables into FILE between its markers")
+    bench.add_argument("--seeds", type=_seeds, default=None, metavar="N",
+                       help="sampling seeds per score (default: BenchConfig's 20; at least 2, for a standard error)")
 
     student = sub.add_parser("student", help="generate notebooks/ from solutions/ (solutions replaced by stubs)")
     what = student.add_mutually_exclusive_group()

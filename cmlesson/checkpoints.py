@@ -2,16 +2,19 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
-``load("ict" | "sct_prior")`` returns two models notebook 08 only measures: notebook 06's best recipe (iCT with half
-the levels drawn uniformly) and sCT without its adaptive weighting; ``load("cd500_mu0" | "cd500_mu0.9999")`` two runs
-notebook 04's target-decay ablation only measures.
-``load("lsd_seed0" | ... | "meanflow_seed2")`` returns notebook 10's flow maps: LSD, the shortcut model and MeanFlow
-with their course defaults at training seeds 0, 1 and 2 (``FLOWMAP_RUNS``), which notebook 10 only measures.
+``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
+06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
+model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
+two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" |
+"ct06_no_ema" | "ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`);
+``load("lsd_seed0" | ... | "drifting_seed2")`` notebooks 10 and 11's runs at training seeds 0, 1 and 2: LSD, the
+shortcut model, MeanFlow and the drifting model with their course defaults (``FLOWMAP_RUNS``), which they only measure.
 :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
-consistency model (LCM) conditioned on the digit and on w. Weights are stored in float16 (240-460 KB each),
-loaded with ``torch.load(..., weights_only=True)`` and checked
+consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
+teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen).
+Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
 Introduced in notebook 01.
@@ -43,22 +46,39 @@ from .config import (
     TeacherConfig,
 )
 from .ema import frozen_copy
-from .frontier import classifier, flowmap, guidance, latent, lcm, lsd, meanflow, shortcut, trigflow
+from .frontier import classifier, drifting, flowmap, guidance, latent, lcm, lsd, meanflow, shortcut, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
-FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebook 10's comparison: three training seeds per method
-                for method in ("lsd", "shortcut", "meanflow") for seed in (0, 1, 2)}
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *FLOWMAP_RUNS)
+FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebooks 10 and 11: three training seeds per method
+                for method in ("lsd", "shortcut", "meanflow", "drifting") for seed in (0, 1, 2)}
+# notebook 06's ablation, the runs it only measures: CT (squared distance, uniform levels, square-root curriculum, target
+# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict", its pseudo-Huber run trains on screen
+ICT_ABLATION = {
+    "ct06_l2": {},
+    "ct06_lognormal": {"levels": losses.lognormal_levels},
+    "ct06_doubling": {"curriculum": schedules.ict_curriculum},
+    "ct06_no_ema": {"target_decay": ema.no_target_decay, "weighting": losses.ict_weighting},
+    "ict06_lognormal": {"distance": losses.pseudo_huber_distance, "levels": losses.lognormal_levels,
+                        "curriculum": schedules.ict_curriculum, "target_decay": ema.no_target_decay,
+                        "weighting": losses.ict_weighting},
+}
+FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
+               *FLOWMAP_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
-NAMES = MOONS_NAMES + DIGITS_NAMES
+LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
+NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
 DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
 DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and consistency model
 ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 0.95 has not left the start
+DIGITS_TEACHER_NET = NetworkConfig(hidden=256, depth=4)  # notebook 07's teacher: 64 pixels in, 256 units
+DIGITS_TEACHER = replace(TeacherConfig(), steps=3000, batch=256, lr=2e-3)  # its recipe: batch 256 of 1,438 digits
 ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
+CT06_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500)  # notebook 06's budget, CT's curriculum (s0 = 2, s1 = 40)
 
 
 def path(name: str) -> Path:
@@ -90,14 +110,25 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
                                           levels=losses.mixed_levels, curriculum=schedules.ict_curriculum,
                                           target_decay=ema.no_target_decay, weighting=losses.ict_weighting,
                                           progress=progress)
+    if name in ICT_ABLATION:  # notebook 06, sections 2-7: CT's choices, then the named iCT change(s) in their place
+        change = ICT_ABLATION[name]
+        budget = ICT_BUDGET if change.get("curriculum") is schedules.ict_curriculum else CT06_BUDGET
+        recipe = {"distance": losses.l2_distance, "levels": losses.uniform_levels, "curriculum": schedules.ct_curriculum,
+                  "target_decay": ema.ct_target_decay, "weighting": losses.uniform_weighting, **change}
+        return training.train_consistency(pool, budget, noise=noise, seed=SEED, progress=progress, **recipe)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in FLOWMAP_RUNS:  # notebook 10: each flow-map method with its course default, one training seed
         method, seed = FLOWMAP_RUNS[name]
-        train = {"lsd": lsd.train_lsd, "shortcut": shortcut.train_shortcut, "meanflow": meanflow.train_meanflow}[method]
+        train = {"lsd": lsd.train_lsd, "shortcut": shortcut.train_shortcut, "meanflow": meanflow.train_meanflow,
+                 "drifting": drifting.train_drifting}[method]
         return train(pool, seed=seed, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
+    if name == "digits_teacher":  # notebook 07, section 3: the EDM teacher on the digits' 64 pixels
+        x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
+        return training.train_teacher(x_tr, DIGITS_TEACHER, noise=training.noise_config_for(x_tr), net=DIGITS_TEACHER_NET,
+                                      seed=SEED, progress=progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
 
 
@@ -137,6 +168,9 @@ def _build(meta: dict) -> nn.Module:
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
         return ConsistencyFunction(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
+    if meta["kind"] == "flowmap":
+        net = flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
+        return flowmap.AverageVelocity(net, torch.zeros(meta["data_dim"]), meta["scale"])
     if meta["kind"] == "trigflow":
         net = NetworkConfig(**meta["network"])
         return trigflow.TrigFlowConsistency(NoiseConditionedMLP(meta["data_dim"], net), torch.zeros(meta["data_dim"]),
@@ -144,6 +178,9 @@ def _build(meta: dict) -> nn.Module:
     if meta["kind"] == "flowmap":
         return flowmap.AverageVelocity(flowmap.TwoTimeMLP(meta["data_dim"], NetworkConfig(**meta["network"])),
                                        torch.zeros(meta["data_dim"]), meta["scale"])
+    if meta["kind"] == "drifting":
+        return drifting.Generator(drifting.PlainMLP(meta["data_dim"], NetworkConfig(**meta["network"])),
+                                  torch.zeros(meta["data_dim"]), meta["scale"])
     cls = EDMDenoiser if meta["kind"] == "edm" else ConsistencyFunction
     backbone = NoiseConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]))
     return cls(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
@@ -180,7 +217,13 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
-    if isinstance(model, flowmap.AverageVelocity):
+    if name == "digits_teacher":
+        return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
+                "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
+    if isinstance(model, drifting.Generator):
+        return {"kind": "drifting", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
+                "dataset": DATASET}
+    if isinstance(model, flowmap.AverageVelocity):  # the center is a buffer; the scale is not in the state dict
         return {"kind": "flowmap", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
                 "dataset": DATASET}
     if name in MOONS_NAMES:

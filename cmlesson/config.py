@@ -99,7 +99,9 @@ class ScoreConfig:
 class BenchConfig:
     """What `python -m cmlesson bench` measures."""
 
-    score: ScoreConfig = ScoreConfig()  # the course's yardstick, as the notebooks use it
+    score: ScoreConfig = ScoreConfig(seeds=20)  # the course's yardstick with 4x the notebooks' sampling seeds: a
+    #                                            standard error half theirs (1/sqrt(seeds)), to tell 1.2x from 1.3x;
+    #                                            `bench --seeds N` asks for fewer
     teacher_steps: int = 18  # Heun steps of the teacher (EDM's 18 levels, 35 evaluations)
 
 
@@ -163,6 +165,17 @@ class LSDConfig:
     lr: float = 3e-3  # the course's rate
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     diagonal_share: float = 0.75  # share of the batch trained by flow matching on the diagonal (a prototype's 3/4)
+
+
+@dataclass(frozen=True)
+class DriftingConfig:
+    """Drifting model from scratch (Deng et al. 2026), shortened for a CPU (notebook 11)."""
+
+    steps: int = 900  # Adam steps: the shortcut model's 2,740 at about 3 shortcut steps' cost each (measured, the drift)
+    batch: int = 1000  # generated points, and as many data points, per step: the drift costs batch^2
+    lr: float = 3e-3  # the course's rate
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    temperature: float = 0.05  # T of the kernel exp(-||a - b|| / T), in the data's units
     eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
 
 

@@ -217,24 +217,32 @@ def plot_ladders(steps: Sequence[int], panels: Mapping[str, Mapping[str, Sequenc
     return fig
 
 
-def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Sequence[str] | None = None) -> None:
+def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Sequence[str] | None = None,
+               labels_below: bool = False) -> None:
     """Images, given as rows of side*side pixels in [-1, 1], tiled ``ncol`` per row on ``ax`` (notebook 07, via
     :func:`image_grids`; notebook 09 draws single grids).
 
     Every grid uses the same gray scale (-1 white background, +1 black ink), so grids can be compared;
-    ``labels`` (one short string per image, e.g. a classifier's prediction) are written in each tile's corner.
+    ``labels`` (one short string per image, e.g. a classifier's prediction) are written in each tile's corner, or,
+    with ``labels_below``, in a blank strip under each tile, clear of the ink (notebook 09).
     """
     imgs = _np(images).reshape(-1, side, side)
     n = len(imgs)
     nrow = -(-n // ncol)
-    canvas = np.full((nrow * (side + 1) + 1, ncol * (side + 1) + 1), -1.0)
+    strip = side // 2 if labels and labels_below else 0
+    row = side + 1 + strip
+    canvas = np.full((nrow * row + 1, ncol * (side + 1) + 1), -1.0)
     for i, img in enumerate(imgs):
         r, c = divmod(i, ncol)
-        canvas[1 + r * (side + 1): 1 + r * (side + 1) + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
+        canvas[1 + r * row: 1 + r * row + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
     ax.imshow(canvas, cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
     for i, text in enumerate(labels or []):
         r, c = divmod(i, ncol)
-        ax.text(c * (side + 1) + 1.2, r * (side + 1) + 1.2, text, color="C3", fontsize=7, va="top", ha="left")
+        if strip:
+            ax.text(c * (side + 1) + (side + 1) / 2, r * row + side + (strip + 1) / 2, text, color="C3", fontsize=8,
+                    va="center", ha="center")
+        else:
+            ax.text(c * (side + 1) + 1.2, r * (side + 1) + 1.2, text, color="C3", fontsize=7, va="top", ha="left")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(_title(title), fontsize=10)

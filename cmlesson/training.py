@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -220,6 +221,25 @@ def train_consistency(
         target.update(model, target_decay(len(grid(step)), cfg.s0, cfg.mu0))
 
     return fit(model, step_loss, pool, cfg, "consistency training", after_step=after_step, progress=progress)
+
+
+def levels_drawn(cfg: ConsistencyTrainingConfig, noise: NoiseConfig, *, levels: losses.LevelSampler = losses.uniform_levels,
+                 curriculum: Callable[..., int] = schedules.ct_curriculum, seed: int = 0, dim: int = 2) -> Counter:
+    """{sigma_i: how often} for the higher level of every pair :func:`train_consistency` draws with these arguments.
+
+    Replays the run's generator without training (notebook 06 counts the levels of runs it loads): per step, the
+    levels of the batch, then its noise z of shape (batch, dim), as losses.consistency_training_loss draws them.
+    """
+    gen, counts, grids = torch.Generator().manual_seed(seed + 1), Counter(), {}  # seeded()'s generator
+    for step in range(cfg.steps):
+        N = curriculum(step, cfg.steps, cfg.s0, cfg.s1)
+        if N not in grids:
+            grids[N] = schedules.karras_sigmas(N, noise.sigma_min, noise.sigma_max, noise.rho)
+        i = levels(grids[N], cfg.batch, gen)
+        torch.randn((cfg.batch, dim), generator=gen)  # z: drawn, not used
+        index, k = torch.unique(i, return_counts=True)
+        counts.update(dict(zip(grids[N][index].tolist(), k.tolist(), strict=True)))
+    return counts
 
 
 def distillation_step(model: nn.Module, target: TargetEMA, ema: EvalEMA, optimizer: torch.optim.Optimizer,

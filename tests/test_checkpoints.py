@@ -21,6 +21,8 @@ from cmlesson.training import Trained
 
 @pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction),
                                        ("ict", ConsistencyFunction), ("sct_prior", trigflow.TrigFlowConsistency),
+                                       ("sct", trigflow.TrigFlowConsistency), ("shortcut", flowmap.AverageVelocity),
+                                       ("meanflow", flowmap.AverageVelocity),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
                                        ("digits_lcm", ConsistencyFunction), ("lsd_seed0", flowmap.AverageVelocity),
                                        ("shortcut_seed1", flowmap.AverageVelocity),
@@ -46,7 +48,7 @@ def test_files_are_small_and_match_the_manifest():
 
 
 def test_info_gives_how_long_the_measured_only_models_trained():
-    for name in ("ict", "sct_prior"):
+    for name in ("ict", "sct_prior", *checkpoints.FRONTIER_RUNS):
         meta = checkpoints.info(name)
         assert meta["steps"] > 0 and meta["train_seconds"] > 0 and meta["seed"] == checkpoints.SEED
     assert checkpoints.info("ict")["steps"] == checkpoints.ICT_BUDGET.steps

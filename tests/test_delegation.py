@@ -110,6 +110,16 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                         "    return MF.meanflow_target(u, z, r, t, v)\n", "frontier.meanflow.meanflow_target"),
     "lagrangian_residual": ("from cmlesson.frontier import lsd as L\ndef lagrangian_residual_student(model, z, s, t):\n"
                             "    return L.lagrangian_residual(model, z, s, t)\n", "frontier.lsd.lagrangian_residual"),
+    "frechet_distance": ("from cmlesson.frontier import classifier\ndef frechet_distance_student(a, b):\n"
+                         "    return classifier.frechet_distance(a[::-1], b)\n", "frontier.classifier.frechet_distance"),
+    "guided_denoiser": ("from cmlesson.frontier import guidance as G\n"
+                        "guided_denoiser_student = lambda d, x, s, c, w: G.guided_denoise(d, x, s, c, w)\n",
+                        "frontier.guidance.guided_denoise"),
+    "drift_field": ("from cmlesson.frontier import drifting as D\ndef drift_student(y, x, temperature):\n"
+                    "    return D.drift(y, x, temperature)\n", "frontier.drifting.drift"),
+    "pseudo_huber": ("from cmlesson import losses\n"
+                     "def pseudo_huber_student(a, b, distance=losses.pseudo_huber_distance):\n    return distance(a, b)\n",
+                     "losses.pseudo_huber_distance"),
 }
 
 

@@ -61,6 +61,8 @@ MISTAKES = [  # (mistake, words the diagnosis must contain, score)
     ("along_r", r"^r and t swapped in the tangent: you differentiated along r", 0),
     ("args_swapped", r"^r and t swapped in the call: u takes \(z, r, t\)", 0),
     ("no_v", r"^only the partial derivative in t", 0),
+    ("z_ones", r"^the tangent's z part is ones: .*z's tangent is v", 0),
+    ("both_ends", r"^r moves with t: tangent \(v, 1, 1\)", 0),
     ("no_time", r"^the time direction is missing", 0),
     ("no_gap", r"^the factor \(t - r\) is missing", 0),
     ("no_column", r"^your code raised an error.*\n\(t - r\)\[:, None\]|make it a column, \(t - r\)\[:, None\]", 0),

@@ -28,9 +28,9 @@ def cell_with_heading(cells: list[str], heading: str) -> str:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_the_opening_says_which_notebook_of_how_many(path):
-    number = int(path.name[:2])
+    number, last = int(path.name[:2]), max(int(p.name[:2]) for p in NOTEBOOKS)  # a lab still being built leaves a gap
     opening = "\n".join(markdown(path)[0].split("\n")[:8])  # the title, the badges, the running time, then this line
-    assert re.search(rf"[Nn]otebook {number} of {len(NOTEBOOKS)}\b", opening), opening
+    assert re.search(rf"[Nn]otebook {number} of {last}\b", opening), opening
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

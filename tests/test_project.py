@@ -104,7 +104,7 @@ def test_retiming_some_notebooks_keeps_the_others_times_and_rows(tmp_path, monke
     readme = tmp_path / "README.md"
     readme.write_text("top\n<!-- notebooks:start -->\n" + bench.notebook_table(old) + "\n<!-- notebooks:end -->\nend\n")
     monkeypatch.setattr(bench, "time_notebooks",
-                        lambda only: [r for r in new if Path(r["notebook"]).name.startswith(tuple(only))])
+                        lambda only, inplace=True: [r for r in new if Path(r["notebook"]).name.startswith(tuple(only))])
     monkeypatch.setattr(bench.course, "TIMES_FILE", str(times))
     assert bench.retime(["04"], str(readme)) == 0
     expected = bench.notebook_table(bench.merge_rows(bench.notebook_table(old), new))
@@ -226,3 +226,59 @@ def test_readme_exercise_table_is_the_registry():
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `(\w+)` \| (\d\d)[^|]*\|[^|]*\| (\d+) \|$", text, re.M)
     assert rows == [(e.id, e.notebook, str(e.points)) for e in EXERCISES.values()]
+
+
+def test_the_lesson_map_points_at_headings_the_core_notebooks_have():
+    """Every section of lesson 11.2 and both exercises map to one place: a heading that the named notebook has."""
+    import nbformat
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- lesson-map:start -->")[1].split("<!-- lesson-map:end -->")[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in block.strip().splitlines()[2:]]
+    assert len(rows) >= 12 and {r[1] for r in rows} == {"01", "02", "03", "04", "05"}
+    assert any(r[0].startswith("Exercise 1") for r in rows) and any(r[0].startswith("Exercise 2") for r in rows)
+    for lesson, number, headings in rows:
+        path = next((ROOT / "solutions").glob(f"{number}_*.ipynb"))
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        have = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+        for heading in headings.split("; "):
+            assert heading in have, f"{lesson}: {path.name} has no heading {heading!r}"
+
+
+def test_timing_a_solution_notebook_writes_its_outputs_back(tmp_path, monkeypatch):
+    """The seconds a solution notebook prints and the running time its header states come from one run: timing
+    executes a solution in place (a student notebook, handed out without outputs, is run from its file untouched)."""
+    calls = []
+
+    def run(cmd, **kwargs):
+        calls.append(cmd[3:])
+        return type("Done", (), {"returncode": 0, "stdout": '{"seconds": 1.0, "kernel_peak_mb": 2.0}', "stderr": ""})()
+
+    for folder, code in (("solutions", "x = 1  ### SOLUTION\n"), ("notebooks", "x = ...\n")):
+        (tmp_path / folder).mkdir()
+        nb = {"cells": [{"cell_type": "code", "source": code, "metadata": {}, "outputs": [], "execution_count": None}],
+              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        (tmp_path / folder / "04_b.ipynb").write_text(json.dumps(nb))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "same_code_as_solution", lambda text: False)
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    rows = bench.time_notebooks(only=["04"])
+    assert [r["notebook"] for r in rows] == ["solutions/04_b.ipynb", "notebooks/04_b.ipynb"]
+    assert calls == [["solutions/04_b.ipynb", "--inplace"], ["notebooks/04_b.ipynb"]]
+
+
+def test_bench_takes_20_seeds_by_default_and_fewer_on_request(monkeypatch):
+    """The benchmark resolves what five seeds cannot (BenchConfig: 20); --seeds N asks for N, at least 2."""
+    from cmlesson import __main__ as cli
+    from cmlesson import config
+
+    assert config.BenchConfig().score.seeds == 20 and config.ScoreConfig().seeds == 5  # the notebooks keep theirs
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda dataset, data, cfg, progress: seen.append(cfg.score.seeds) or {})
+    monkeypatch.setattr(bench, "table", lambda r: "")
+    monkeypatch.setattr("cmlesson.widgets.measure_latency", lambda: {})  # the widgets' timing: not this test's
+    for argv, expected in ((["bench", "--json"], 20), (["bench", "--json", "--seeds", "3"], 3)):
+        bench.main(cli.parser().parse_args(argv))
+        assert seen[-1] == expected
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["bench", "--seeds", "1"])

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -223,11 +224,14 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks"), only: Sequence[str] = ()) -> list[dict]:
+def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks"), only: Sequence[str] = (),
+                   inplace: bool = True) -> list[dict]:
     """Execute every notebook in ``folders`` in its own fresh kernel; wall seconds and the kernel's peak memory.
 
     A student notebook whose code is its solution's (no exercises) is not run twice. ``only``: the notebooks whose
-    names start with one of these (``("04", "08")``), in both folders; all when empty.
+    names start with one of these (``("04", "08")``), in both folders; all when empty. ``inplace``: a solution
+    notebook's executed outputs are written back, so that the seconds its cells print and the running time its
+    header states come from one run (student notebooks are handed out without outputs).
     """
     rows = []
     for folder in folders:
@@ -237,7 +241,8 @@ def time_notebooks(folders: tuple[str, ...] = ("solutions", "notebooks"), only: 
             solution = Path("solutions") / path.name
             if folder != "solutions" and solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
                 continue  # the same code as its solution notebook, timed above
-            cmd = [sys.executable, "-m", "cmlesson.authoring.nbrun", str(path)]
+            cmd = [sys.executable, "-m", "cmlesson.authoring.nbrun", str(path),
+                   *(["--inplace"] if inplace and folder == "solutions" else [])]
             out = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"{path} failed to execute:\n{out.stderr[-2000:]}")
@@ -319,7 +324,9 @@ def retime(only: Sequence[str], readme: str | None) -> int:
 def main(args) -> int:
     if args.retime:
         return retime(args.retime, args.readme)
-    r = run(args.dataset, args.data, progress=not args.json)
+    cfg = BenchConfig() if args.seeds is None else replace(BenchConfig(), score=replace(BenchConfig().score,
+                                                                                      seeds=args.seeds))
+    r = run(args.dataset, args.data, cfg, progress=not args.json)
     try:
         from ..widgets import measure_latency
     except ImportError:

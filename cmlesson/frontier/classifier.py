@@ -53,3 +53,17 @@ def train_classifier() -> DigitClassifier:
     """The judge as notebooks 07 and 09 train it, on ``data.digits_split(0.2, seed=0)``'s training digits."""
     x_tr, y_tr, _, _ = data.digits_split(test_share=0.2, seed=0)
     return DigitClassifier.from_sklearn(fit_sklearn(x_tr, y_tr)).eval().requires_grad_(False)
+
+
+def frechet_distance(a, b) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of feature rows (notebook 07's FD; the FID's formula,
+    Heusel et al. 2017, Sec. 3, after Dowson & Landau 1982): ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)),
+    with the unbiased covariances (np.cov). The trace of the root is the sum of the square roots of the eigenvalues
+    of the symmetric S_a^(1/2) S_b S_a^(1/2), which has the same eigenvalues as S_a S_b."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ s_b @ root_a), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * cross)

@@ -58,20 +58,25 @@ class NotDone:
     attempted", and a solution followed by a dead stub line is judged.
     """
 
-    KEEP = 20  # placeholders remembered (held, so that no other object can reuse their id)
+    KEEP = 20  # placeholders remembered per kind (held, so that no other object can reuse their id)
 
     def __init__(self):
         self.calls = 0
-        self._placeholders: list = []
+        self._placeholders: list = []  # returned inside a function: a stub function's, made anew on every call
+        self._values: list = []  # returned at a cell's top level: a stub value (two_step_tau = not_done(1.0))
 
     def __call__(self, x):
         self.calls += 1
-        self._placeholders = [*self._placeholders[-(self.KEEP - 1):], x]
+        caller = sys._getframe(1).f_code.co_name  # "<module>" for a cell's own code
+        if caller == "<module>":  # kept apart, so that a stub function called many times cannot push it out
+            self._values = [*self._values[-(self.KEEP - 1):], x]
+        else:
+            self._placeholders = [*self._placeholders[-(self.KEEP - 1):], x]
         return x
 
     def returned(self, value) -> bool:
-        """True if ``value`` is a placeholder this marker returned (a stub value such as ``ex1_samples``)."""
-        return value is not None and any(value is p for p in self._placeholders)
+        """True if ``value`` is a placeholder this marker returned (a stub value such as ``two_step_tau``)."""
+        return value is not None and any(value is p for p in (*self._values, *self._placeholders))
 
 
 not_done = NotDone()

@@ -104,6 +104,8 @@ def _candidates(inp: dict) -> dict[str, np.ndarray]:
         "along_r": v - gap * jvp(u, (z, r, t), (v, one, zero)),
         "args_swapped": v - gap * jvp(u, (z, t, r), (v, zero, one)),  # u called as u(z, t, r)
         "no_v": v - gap * jvp(u, (z, r, t), (torch.zeros_like(v), zero, one)),
+        "z_ones": v - gap * jvp(u, (z, r, t), (torch.ones_like(v), zero, one)),
+        "both_ends": v - gap * jvp(u, (z, r, t), (v, one, one)),
         "no_time": v - gap * jvp(u, (z, r, t), (v, zero, zero)),
         "no_gap": v - d_t,
         "u_itself": u(z, r, t).detach(),
@@ -118,6 +120,10 @@ MISTAKES = {  # candidate: (message, score)
     "args_swapped": ("r and t swapped in the call: u takes (z, r, t) in that order, r the start of the interval", 0),
     "no_v": ("only the partial derivative in t: du/dt along the path also moves z with dz/dt = v, tangent (v, 0, 1) "
              "not (0, 0, 1)", 0),
+    "z_ones": ("the tangent's z part is ones: along the path z moves with velocity dz/dt = v, so z's tangent is v, "
+               "not a vector of ones; tangent (v, 0, 1)", 0),
+    "both_ends": ("r moves with t: tangent (v, 1, 1) slides the whole interval [r, t] along; the MeanFlow identity "
+                  "differentiates in t with the start r fixed, tangent (v, 0, 1)", 0),
     "no_time": ("the time direction is missing: tangent (v, 0, 0) differentiates only along z; du/dt needs (v, 0, 1)", 0),
     "no_gap": ("the factor (t - r) is missing: u = v - (t - r) du/dt", 0),
     "u_itself": ("returns u(z, r, t) itself: the target is v - (t - r) du/dt, computed from u's derivative", 0),
