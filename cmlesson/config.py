@@ -165,6 +165,7 @@ class LSDConfig:
     lr: float = 3e-3  # the course's rate
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     diagonal_share: float = 0.75  # share of the batch trained by flow matching on the diagonal (a prototype's 3/4)
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
 
 
 @dataclass(frozen=True)

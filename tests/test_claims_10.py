@@ -55,6 +55,7 @@ def test_the_seed_by_seed_comparison_covers_both_methods_at_every_step_count(nb1
 def test_every_compared_run_ships_with_its_seed_and_the_lsd_budget():
     for name, (_method, seed) in checkpoints.FLOWMAP_RUNS.items():
         meta = checkpoints.info(name)
-        assert meta["kind"] == "flowmap" and meta["seed"] == seed, name
+        kind = "drifting" if name.startswith("drifting") else "flowmap"  # notebook 11 shares the seeded runs
+        assert meta["kind"] == kind and meta["seed"] == seed, name
         assert checkpoints.path(name).stat().st_size < 300_000, name
     assert checkpoints.info("lsd_seed0")["steps"] == LSDConfig().steps
