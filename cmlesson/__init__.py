@@ -25,8 +25,9 @@ The method, at the top level: what the lesson teaches and every notebook imports
 ``validate``            argument checks that name the parameter and its allowed range
 ======================  ==============================================================
 
-``frontier/``: the labs' methods (notebooks 07-09, 11): ``trigflow`` (sCM), ``flowmap``, ``shortcut``, ``meanflow``,
-``guidance``, ``latent``, ``lcm``, ``classifier`` (the digits classifier), ``drifting`` (drifting models).
+``frontier/``: the labs' methods (notebooks 07-11): ``trigflow`` (sCM), ``flowmap``, ``shortcut``, ``meanflow``,
+``guidance``, ``latent``, ``lcm``, ``classifier`` (the digits classifier), ``lsd`` (Lagrangian self-distillation),
+``drifting`` (drifting models).
 
 ``grading/``: the instructor's wing: ``grade``, ``sandbox``, ``platforms``, ``nbgrader_course``, ``similarity``, ``report``,
 ``exercises/`` (one module per exercise).

@@ -7,7 +7,8 @@ model or scratch-trained consistency model, trained with the course defaults (se
 model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
 two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" |
 "ct06_no_ema" | "ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`);
-``load("shortcut_seed0" ... "drifting_seed2")`` notebook 11's three training seeds of two methods.
+``load("lsd_seed0" | ... | "drifting_seed2")`` notebooks 10 and 11's runs at training seeds 0, 1 and 2: LSD, the
+shortcut model, MeanFlow and the drifting model with their course defaults (``FLOWMAP_RUNS``), which they only measure.
 :func:`info` gives their training steps and seconds.
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
@@ -37,23 +38,22 @@ from . import data, ema, losses, schedules, training
 from .config import (
     ConsistencyTrainingConfig,
     DistillConfig,
-    DriftingConfig,
     GuidedTeacherConfig,
     LCMConfig,
     NetworkConfig,
     NoiseConfig,
     SCTConfig,
-    ShortcutConfig,
     TeacherConfig,
 )
 from .ema import frozen_copy
-from .frontier import classifier, drifting, flowmap, guidance, latent, lcm, shortcut, trigflow
+from .frontier import classifier, drifting, flowmap, guidance, latent, lcm, lsd, meanflow, shortcut, trigflow
 from .networks import NoiseConditionedMLP
 from .parameterization import ConsistencyFunction, EDMDenoiser
 
 FOLDER = Path(__file__).parent / "checkpoints"
 TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04's ablation: the decays it only measures
-SEED_RUNS = tuple(f"{m}_seed{s}" for m in ("shortcut", "drifting") for s in (0, 1, 2))  # notebook 11's three seeds
+FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebooks 10 and 11: three training seeds per method
+                for method in ("lsd", "shortcut", "meanflow", "drifting") for seed in (0, 1, 2)}
 # notebook 06's ablation, the runs it only measures: CT (squared distance, uniform levels, square-root curriculum, target
 # EMA, no weighting) with one iCT change each, and all four; its remedy is "ict", its pseudo-Huber run trains on screen
 ICT_ABLATION = {
@@ -67,7 +67,7 @@ ICT_ABLATION = {
 }
 FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
 MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
-               *SEED_RUNS)
+               *FLOWMAP_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
@@ -118,11 +118,11 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         return training.train_consistency(pool, budget, noise=noise, seed=SEED, progress=progress, **recipe)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
-    if name in SEED_RUNS:  # notebook 11: the shortcut model and the drifting model, each at training seeds 0, 1, 2
-        method, seed = name.rsplit("_seed", 1)
-        if method == "shortcut":
-            return shortcut.train_shortcut(pool, ShortcutConfig(), seed=int(seed), progress=progress)
-        return drifting.train_drifting(pool, DriftingConfig(), seed=int(seed), progress=progress)
+    if name in FLOWMAP_RUNS:  # notebook 10: each flow-map method with its course default, one training seed
+        method, seed = FLOWMAP_RUNS[name]
+        train = {"lsd": lsd.train_lsd, "shortcut": shortcut.train_shortcut, "meanflow": meanflow.train_meanflow,
+                 "drifting": drifting.train_drifting}[method]
+        return train(pool, seed=seed, progress=progress)
     if name in DIGITS_NAMES:
         return _train_digits(name, progress)
     if name == "digits_teacher":  # notebook 07, section 3: the EDM teacher on the digits' 64 pixels
@@ -220,9 +220,9 @@ def _meta(name: str, model: nn.Module) -> dict:
     if name == "digits_teacher":
         return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
                 "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
-    if isinstance(model, (flowmap.AverageVelocity, drifting.Generator)):
-        return {"kind": "flowmap" if isinstance(model, flowmap.AverageVelocity) else "drifting", "data_dim": 2,
-                "network": asdict(NetworkConfig()), "scale": model.scale, "dataset": DATASET}
+    if isinstance(model, drifting.Generator):
+        return {"kind": "drifting", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
+                "dataset": DATASET}
     if isinstance(model, flowmap.AverageVelocity):  # the center is a buffer; the scale is not in the state dict
         return {"kind": "flowmap", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
                 "dataset": DATASET}
@@ -255,7 +255,7 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         torch.save({k: v.half() for k, v in model.state_dict().items()}, file)
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
                           "train_seconds": round(trained.seconds, 1), "steps": len(trained.history),
-                          "seed": int(name.rsplit("_seed", 1)[1]) if name in SEED_RUNS else SEED}
+                          "seed": FLOWMAP_RUNS[name][1] if name in FLOWMAP_RUNS else SEED}
     (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
     return manifest
 

@@ -156,6 +156,19 @@ class MeanFlowConfig:
 
 
 @dataclass(frozen=True)
+class LSDConfig:
+    """Lagrangian self-distillation from scratch (Boffi, Albergo & Vanden-Eijnden 2025), shortened for a CPU (notebook 10)."""
+
+    steps: int = 1925  # Adam steps: notebook 06's 2,500-step budget at 1.3 iCT steps each (the JVP on a quarter of
+    #                    the batch; measured at 0.78 of a MeanFlow step, 1.68, in one process on the 2-core machine)
+    batch: int = 1000  # as every course run
+    lr: float = 3e-3  # the course's rate
+    warmup: int = 100  # linear warm-up steps, then cosine decay to 0
+    diagonal_share: float = 0.75  # share of the batch trained by flow matching on the diagonal (a prototype's 3/4)
+    eval_decay: float = 0.999  # ceiling of the ramped evaluation EMA, as for every course model
+
+
+@dataclass(frozen=True)
 class DriftingConfig:
     """Drifting model from scratch (Deng et al. 2026), shortened for a CPU (notebook 11)."""
 

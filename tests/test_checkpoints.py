@@ -24,7 +24,9 @@ from cmlesson.training import Trained
                                        ("sct", trigflow.TrigFlowConsistency), ("shortcut", flowmap.AverageVelocity),
                                        ("meanflow", flowmap.AverageVelocity),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
-                                       ("digits_lcm", ConsistencyFunction)])
+                                       ("digits_lcm", ConsistencyFunction), ("lsd_seed0", flowmap.AverageVelocity),
+                                       ("shortcut_seed1", flowmap.AverageVelocity),
+                                       ("meanflow_seed2", flowmap.AverageVelocity)])
 def test_load_returns_a_frozen_model_of_the_right_kind(name, cls):
     model = checkpoints.load(name)
     assert isinstance(model, cls)

@@ -108,6 +108,8 @@ DELEGATING = {  # one wrapper of the package's answer per exercise, each of anot
                "    return bench.quality_ladder(model, steps_list, reference, seed, metric)\n", "authoring.bench.quality_ladder"),
     "meanflow_target": ("from cmlesson.frontier import meanflow as MF\ndef meanflow_target_student(u, z, r, t, v):\n"
                         "    return MF.meanflow_target(u, z, r, t, v)\n", "frontier.meanflow.meanflow_target"),
+    "lagrangian_residual": ("from cmlesson.frontier import lsd as L\ndef lagrangian_residual_student(model, z, s, t):\n"
+                            "    return L.lagrangian_residual(model, z, s, t)\n", "frontier.lsd.lagrangian_residual"),
     "frechet_distance": ("from cmlesson.frontier import classifier\ndef frechet_distance_student(a, b):\n"
                          "    return classifier.frechet_distance(a[::-1], b)\n", "frontier.classifier.frechet_distance"),
     "guided_denoiser": ("from cmlesson.frontier import guidance as G\n"

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cmlesson.authoring import bench_frontier
-from cmlesson.config import DriftingConfig, MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutConfig
+from cmlesson.config import DriftingConfig, LSDConfig, MeanFlowConfig, NetworkConfig, SCTConfig, ShortcutConfig
 from cmlesson.frontier import flowmap, meanflow, shortcut, trigflow
 from cmlesson.grading.exercises._fixtures import GaussianDenoiser
 from cmlesson.networks import ResidualMLP
@@ -469,6 +469,7 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
     monkeypatch.setattr(bench_frontier, "SCTConfig", lambda: replace(SCTConfig(), **tiny))
     monkeypatch.setattr(bench_frontier, "ShortcutConfig", lambda: replace(ShortcutConfig(), **tiny))
     monkeypatch.setattr(bench_frontier, "MeanFlowConfig", lambda: replace(MeanFlowConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "LSDConfig", lambda: replace(LSDConfig(), **tiny))
     monkeypatch.setattr(bench_frontier, "DriftingConfig", lambda: replace(DriftingConfig(), **tiny))
     seen = []
 
@@ -479,7 +480,7 @@ def test_benchmark_keys_are_measured_for_every_method(monkeypatch):
 
     w1, seconds = bench_frontier.per_seed(torch.randn(300, 2), w1_per_seed, 50, 3, progress=False)
     assert set(w1) == set(bench_frontier.KEYS) == set(bench_frontier.NAMES) and all(len(v) == 3 for v in w1.values())
-    assert set(seconds) == {"sct_train_s", "shortcut_train_s", "meanflow_train_s", "drift_train_s"}
+    assert set(seconds) == {"sct_train_s", "shortcut_train_s", "meanflow_train_s", "lsd_train_s", "drift_train_s"}
     assert all(s > 0 for s in seconds.values())
     assert seen == [torch.Size([50, 2])] * len(bench_frontier.KEYS)
     assert w1["shortcut_1step_w1"] != w1["shortcut_2step_w1"]  # the number of steps reaches the sampler
@@ -490,7 +491,8 @@ def test_benchmark_renoise_sampler_is_seeded_by_its_generator_and_is_the_package
     model = flowmap.for_data(torch.randn(100, 2) * 0.7 + 1.0, SMALL)
     nn.init.normal_(model.net.out.weight, std=0.5)
 
-    sample = bench_frontier.samplers_for({"sct": None, "shortcut": model, "meanflow": None}, 40)["shortcut_renoise"](2)
+    models = {"sct": None, "shortcut": model, "meanflow": None, "lsd": None}
+    sample = bench_frontier.samplers_for(models, 40)["shortcut_renoise"](2)
     torch.manual_seed(0)
     a = sample(torch.Generator().manual_seed(3))
     torch.manual_seed(1)  # the global generator must not matter

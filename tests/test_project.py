@@ -146,10 +146,12 @@ def test_bench_run_reports_every_key(monkeypatch):
     monkeypatch.setattr(bench_frontier, "SCTConfig", lambda: replace(config.SCTConfig(), **tiny))
     monkeypatch.setattr(bench_frontier, "ShortcutConfig", lambda: replace(config.ShortcutConfig(), **tiny))
     monkeypatch.setattr(bench_frontier, "MeanFlowConfig", lambda: replace(config.MeanFlowConfig(), **tiny))
+    monkeypatch.setattr(bench_frontier, "LSDConfig", lambda: replace(config.LSDConfig(), **tiny))
     r = bench.run("moons", cfg=config.BenchConfig(score=config.ScoreConfig(n=200, seeds=2)), progress=False)
     keys = ["floor_w1", "teacher_heun18_w1", "cd_1step_w1", "cd_2step_w1", "cd_3step_w1", "ct_1step_w1", "ct_2step_w1",
             "teacher_train_s", "cd_train_s", "ct_train_s", "cm_1step_sample_ms", "teacher_heun18_sample_ms",
             "sct_1step_w1", "shortcut_1step_w1", "meanflow_1step_w1", "sct_train_s", "shortcut_train_s", "meanflow_train_s",
+            "lsd_1step_w1", "lsd_2step_w1", "lsd_4step_w1", "lsd_train_s", "lsd_1step_w1_se", "lsd_4step_w1_se",
             "shipped_teacher_heun18_w1", "shipped_cd_1step_w1",
             *(f"ct_step_ms_b{b}_{n}" for b in (ct.batch // 2, ct.batch) for n in ("train_threads", "all_cpus"))]
     assert bench.thread_batches() == (ct.batch // 2, ct.batch)

@@ -15,6 +15,7 @@ from cmlesson.config import (
     DistillConfig,
     GuidedTeacherConfig,
     LCMConfig,
+    LSDConfig,
     MeanFlowConfig,
     NetworkConfig,
     NoiseConfig,
@@ -23,7 +24,7 @@ from cmlesson.config import (
     TeacherConfig,
 )
 from cmlesson.ema import no_target_decay
-from cmlesson.frontier import guidance, latent, lcm, meanflow, shortcut, trigflow
+from cmlesson.frontier import guidance, latent, lcm, lsd, meanflow, shortcut, trigflow
 from cmlesson.parameterization import ConsistencyFunction, EDMDenoiser
 
 TINY = NetworkConfig(hidden=16, depth=2)
@@ -108,6 +109,7 @@ def test_every_trainer_trains_through_fit(moons, smoke_teacher, monkeypatch):
         (SCTConfig(), lambda cfg: trigflow.train_scm(moons, cfg, net=TINY, progress=False)),
         (ShortcutConfig(), lambda cfg: shortcut.train_shortcut(moons, cfg, net=TINY, progress=False)),
         (MeanFlowConfig(), lambda cfg: meanflow.train_meanflow(moons, cfg, net=TINY, progress=False)),
+        (LSDConfig(), lambda cfg: lsd.train_lsd(moons, cfg, net=TINY, progress=False)),
         (GuidedTeacherConfig(), lambda cfg: guidance.train_conditional_teacher(x, y, cfg, net=TINY, progress=False)),
         (LCMConfig(), lambda cfg: lcm.train_lcm(cond_teacher, x, y, cfg, progress=False)),
         (AutoencoderConfig(), lambda cfg: latent.train_autoencoder(x, 2, cfg, progress=False)),

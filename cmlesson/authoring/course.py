@@ -75,6 +75,7 @@ COURSE_MAP = {  # the lesson 11.2 is the core path; everything beyond it is a la
     "03": Place("core", 2, ("02",)), "04": Place("core", 2, ("02",)), "05": Place("core", 2, ("03", "04")),
     "06": Place("lab", None, ("03", "04")), "07": Place("lab", None, ("02",)),
     "08": Place("lab", None, ("03",)), "09": Place("lab", None, ("07",)),
+    "10": Place("lab", None, ("08",)),
     "11": Place("lab", None, ("10",)),
 }
 SESSIONS = 2  # the core path's sessions, about 90 minutes each
