@@ -172,7 +172,8 @@ class LSDConfig:
 class DriftingConfig:
     """Drifting model from scratch (Deng et al. 2026), shortened for a CPU (notebook 11)."""
 
-    steps: int = 900  # Adam steps: the shortcut model's 2,740 at about 3 shortcut steps' cost each (measured, the drift)
+    steps: int = 900  # Adam steps: priced at about 3 shortcut steps each under load; on a quiet machine a step at
+    #                   batch 1,000 costs under 2 (notebook 11, section 4): less compute than the shortcut model's
     batch: int = 1000  # generated points, and as many data points, per step: the drift costs batch^2
     lr: float = 3e-3  # the course's rate
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
