@@ -218,13 +218,13 @@ def plot_ladders(steps: Sequence[int], panels: Mapping[str, Mapping[str, Sequenc
 
 
 def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Sequence[str] | None = None,
-               labels_below: bool = False) -> None:
+               labels_below: bool = True) -> None:
     """Images, given as rows of side*side pixels in [-1, 1], tiled ``ncol`` per row on ``ax`` (notebook 07, via
     :func:`image_grids`; notebook 09 draws single grids).
 
     Every grid uses the same gray scale (-1 white background, +1 black ink), so grids can be compared;
-    ``labels`` (one short string per image, e.g. a classifier's prediction) are written in each tile's corner, or,
-    with ``labels_below``, in a blank strip under each tile, clear of the ink (notebook 09).
+    ``labels`` (one short string per image, e.g. a classifier's prediction) are written in a blank strip under each
+    tile, clear of the ink (``labels_below=False``: in the tile's corner, over it).
     """
     imgs = _np(images).reshape(-1, side, side)
     n = len(imgs)
