@@ -121,10 +121,14 @@ def test_image_grids_tile_every_image_on_one_gray_scale():
     axes = fig.axes
     assert [ax.get_title() for ax in axes] == ["a", "b"]
     im = axes[0].images[0]
-    assert im.get_array().shape == (3 * 9 + 1, 5 * 9 + 1)
+    assert im.get_array().shape == (3 * 13 + 1, 5 * 9 + 1)  # a labelled row: 8 pixels, a gutter, a 4-pixel strip
+    assert axes[1].images[0].get_array().shape == (3 * 9 + 1, 5 * 9 + 1)  # no labels, no strip
     assert im.get_clim() == (-1, 1)
     np.testing.assert_allclose(im.get_array()[1:9, 1:9], imgs[0].reshape(8, 8).numpy())
     assert len(axes[0].texts) == 12 and len(axes[1].texts) == 0
+    for i, text in enumerate(axes[0].texts):  # each reading in the blank strip under its own tile, never on the ink
+        row_top = 1 + (i // 5) * 13
+        assert row_top + 8 <= text.get_position()[1] <= row_top + 12, (i, text.get_position())
     plt.close(fig)
 
 
