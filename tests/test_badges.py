@@ -130,3 +130,36 @@ def test_the_core_path_reads_in_at_most_core_words():
     assert course.prose_words([{"cell_type": "markdown", "source": "# T\n" + course.BADGE_PREFIX + " x\nOne two"},
                                {"cell_type": "code", "source": "words in code are not prose"},
                                {"cell_type": "markdown", "id": course.MAP_CELL_ID, "source": "the map"}]) == 4
+
+
+def _core_cells() -> dict[str, list]:
+    return {p.name: nbformat.read(p, as_version=4).cells for p in SOLUTIONS if course.place(p.name).kind == "core"}
+
+
+def test_each_core_session_fits_its_class_time():
+    """Both sessions within course.SESSION_MINUTES by the one rule, with the measured running times."""
+    table = course.course_map(_core_cells(), student.load_times(ROOT / "solutions"))
+    totals = [line for line in table.splitlines() if line.startswith("| **core, session")]
+    assert len(totals) == course.SESSIONS
+    for line in totals:
+        minutes = int(line.split("|")[4].strip().strip("*"))
+        assert minutes <= course.SESSION_MINUTES, line
+
+
+def test_stretch_exercises_are_marked_where_the_student_reads_and_the_lessons_exercises_stay_in_session():
+    """A heading says "stretch" exactly where its cell is done after the session; the lesson's two exercises (5.1, 5.2b)
+    and the distillation pieces 2.3 and 2.4 are never stretch."""
+    stretch, in_session = set(), set()
+    for name, cells in _core_cells().items():
+        for cell in cells:
+            source = cell.source
+            for line in source.splitlines():
+                if line.startswith("### Exercise"):
+                    number = line.split()[2].rstrip(":")
+                    (stretch if course.after_session(cell) else in_session).add(number)
+                    assert ("stretch" in line) == course.after_session(cell), (name, line)
+            if cell.cell_type == "code" and "checks.check_" in source:
+                assert not course.after_session(cell) or any(f"check_{n}(" in source for n in
+                                                             ("two_step", "consistency_function", "heun_step", "ema", "w1"))
+    assert stretch == {"1.3", "2.1", "2.2", "4.1", "5.2a"}, stretch
+    assert {"1.1", "1.2", "2.3", "2.4", "3.1", "5.1a", "5.1b", "5.2b"} <= in_session, in_session

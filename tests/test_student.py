@@ -14,7 +14,19 @@ import pytest
 
 from cmlesson import __main__ as cli
 from cmlesson.authoring import student
-from cmlesson.authoring.course import MAP_MARKERS, SETUP_CELL_ID, badges, course_map, header, setup_source, student_minutes
+from cmlesson.authoring.course import (
+    AFTER_TAG,
+    MAP_MARKERS,
+    PREDICTION_CELL,
+    SETUP_CELL_ID,
+    after_minutes,
+    after_session,
+    badges,
+    course_map,
+    header,
+    setup_source,
+    student_minutes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -358,11 +370,40 @@ def test_student_minutes_follow_the_one_rule():
     assert student_minutes([], 0) == 5
 
 
+def _after(cells: list[dict]) -> list[dict]:
+    return [{**c, "metadata": {"tags": [AFTER_TAG]}} for c in cells]
+
+
+def test_cells_after_the_session_count_apart_and_still_belong_to_the_notebook():
+    """A stretch exercise (tagged) and the review sections count after the session; a prediction cell is not prose."""
+    cells = _cells(1200, 0, ["a"], 1)  # 10 + 8 + 1 minutes
+    assert student_minutes(cells, 0) == 20 and after_minutes(cells) == 0
+    stretch = _after(_cells(0, 0, ["b"], 0))
+    assert student_minutes(cells + stretch, 0) == 20 and after_minutes(cells + stretch) == 10  # 8 on the grid
+    review = [{"cell_type": "markdown", "source": "## Check yourself\n" + "w " * 1200},
+              {"cell_type": "markdown", "source": "## Further reading\n* a paper"}]
+    assert student_minutes(cells + review, 0) == 20 and after_minutes(cells + review) == 15
+    mentioned = [{"cell_type": "markdown", "source": "See the check yourself questions below. " + "w " * 1200}]
+    assert student_minutes(cells + mentioned, 0) == 30  # only a section that starts with the heading counts after
+    prediction = [{"cell_type": "markdown", "source": PREDICTION_CELL + " " + "w " * 1200}]
+    assert student_minutes(cells + prediction, 0) == 20  # the student writes there; the prompt's minute covers it
+    assert after_session({"cell_type": "code", "source": "x = 1", "metadata": {"tags": [AFTER_TAG]}})
+    assert not after_session({"cell_type": "code", "source": "## Check yourself"})  # a code comment is not a section
+
+
 def test_the_course_map_totals_each_core_session():
     cells = _cells(1200, 0, [], 0)  # 10 minutes each
     table = course_map({"01_a.ipynb": cells, "02_b.ipynb": cells, "03_c.ipynb": cells, "07_d.ipynb": cells}, None)
-    assert "| core, session 1 | `02_b.ipynb` | 01 | 10 |" in table and "| lab | `07_d.ipynb` | 02 | 10 |" in table
-    assert "| **core, session 1** | | | **20** |" in table and "| **core, session 2** | | | **10** |" in table
+    assert "| core, session 1 | `02_b.ipynb` | 01 | 10 | — |" in table and "| lab | `07_d.ipynb` | 02 | 10 | — |" in table
+    assert "| **core, session 1** | | | **20** | **—** |" in table and "| **core, session 2** | | | **10** | **—** |" in table
+    # 7 minutes each: a session adds before it rounds (15), its notebooks each round up (10 + 10)
+    seven = _cells(840, 0, [], 0)
+    assert "| **core, session 1** | | | **15** |" in course_map({"01_a.ipynb": seven, "02_b.ipynb": seven}, None)
+    homework = cells + _after(_cells(600, 0, ["x"], 0))  # 5 minutes of prose and an exercise after the session
+    table = course_map({"01_a.ipynb": homework, "07_d.ipynb": homework}, None)
+    assert "| core, session 1 | `01_a.ipynb` | — | 10 | 15 |" in table  # 13 minutes after it, on the grid
+    assert "| lab | `07_d.ipynb` | 02 | 25 | — |" in table  # a lab has no session: all of it counts
+    assert "| **core, session 1** | | | **10** | **15** |" in table
     with pytest.raises(ValueError, match="not on the course map"):
         course_map({"99_new.ipynb": cells}, None)
     readme = f"top\n{MAP_MARKERS[0]}\nold\n{MAP_MARKERS[1]}\nbottom"

@@ -78,7 +78,8 @@ COURSE_MAP = {  # the lesson 11.2 is the core path; everything beyond it is a la
     "10": Place("lab", None, ("08",)),
     "11": Place("lab", None, ("10",)),
 }
-SESSIONS = 2  # the core path's sessions, about 90 minutes each
+SESSIONS = 2  # the core path's sessions
+SESSION_MINUTES = 90  # a session's class time at most, by student_minutes' rule (the rest is after the session)
 CORE_WORDS = 10_000  # the core path's prose at most (words): two sessions leave room for reading, code and exercises
 # One rule for a student's minutes, calibrated on students' times for notebooks 01-05 (60-75, 80-100, 25-30, 20-25 and
 # 50-70 minutes, done in full): prose read closely (math, figures), code read, each graded exercise and each
@@ -87,6 +88,12 @@ READING_WPM = 120  # words of prose a minute
 CODE_LINES_PER_MINUTE = 30  # lines of code read a minute
 EXERCISE_MINUTES = 8  # a graded exercise: write, check, fix once
 PREDICT_MINUTES = 1  # a "Predict" prompt: think, write one line
+PREDICTION_CELL = "**Your prediction:**"  # how the cell under each Predict prompt starts: the student writes, not reads
+# A session is the class's time. What a teacher sets as homework is counted after it: the stretch exercises (cells
+# tagged AFTER_TAG: the course's own additions beyond the lesson, e.g. 1.3's design study and 5.2a's exact W1; a
+# skipped one falls back to the package) and the review at each notebook's end.
+AFTER_TAG = "after-session"  # a cell's tag: done after the session (a stretch exercise and what leads to it)
+AFTER_HEADINGS = ("## Check yourself", "## Further reading")  # review sections, done after the session
 HEADER_PREFIXES = ("*Core", "*Lab", "*Running time:")  # how the line under the badges starts (older lines included)
 MAP_CELL_ID = "course-map"  # the course map's cell in the first notebook, right after the setup cell
 MAP_MARKERS = ("<!-- course-map:start -->", "<!-- course-map:end -->")  # where the README holds it
@@ -107,9 +114,11 @@ def _lesson(cells: list[dict]) -> list[dict]:
 
 
 def _prose(cells: list[dict]) -> str:
-    """The markdown of ``cells`` a student reads, without the badge and header lines."""
-    return " ".join(line for c in cells if c["cell_type"] == "markdown" for line in "".join(c["source"]).splitlines()
-                    if not line.startswith((BADGE_PREFIX, *HEADER_PREFIXES)))
+    """The markdown of ``cells`` a student reads, without the badge and header lines and the prediction cells (a
+    student writes there; PREDICT_MINUTES counts that)."""
+    return " ".join(line for c in cells if c["cell_type"] == "markdown"
+                    and not "".join(c["source"]).startswith(PREDICTION_CELL)
+                    for line in "".join(c["source"]).splitlines() if not line.startswith((BADGE_PREFIX, *HEADER_PREFIXES)))
 
 
 def prose_words(cells: list[dict]) -> int:
@@ -118,16 +127,45 @@ def prose_words(cells: list[dict]) -> int:
     return len(_prose(_lesson(cells)).split())
 
 
-def student_minutes(cells: list[dict], cpu_s: float) -> int:
-    """A student's minutes for a notebook's ``cells``: prose / READING_WPM + code / CODE_LINES_PER_MINUTE
-    + EXERCISE_MINUTES per graded exercise + PREDICT_MINUTES per Predict prompt + the running time, to 5 minutes."""
-    cells = _lesson(cells)
+def after_session(cell: dict) -> bool:
+    """Whether ``cell`` is done after its session: tagged AFTER_TAG (a stretch exercise and what leads to it) or a
+    review section (AFTER_HEADINGS). It still runs with the notebook; only the clock puts it after the session."""
+    first = "".join(cell["source"]).lstrip().split("\n", 1)[0]
+    return AFTER_TAG in cell.get("metadata", {}).get("tags", []) or (
+        cell["cell_type"] == "markdown" and first.startswith(AFTER_HEADINGS))
+
+
+def _raw_minutes(cells: list[dict], cpu_s: float) -> float:
     prose = _prose(cells)
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     exercises = {m for text in code for m in _CHECK.findall(text)}
-    minutes = (len(prose.split()) / READING_WPM + sum(len(t.splitlines()) for t in code) / CODE_LINES_PER_MINUTE
-               + EXERCISE_MINUTES * len(exercises) + PREDICT_MINUTES * prose.count("**Predict") + cpu_s / 60)
+    return (len(prose.split()) / READING_WPM + sum(len(t.splitlines()) for t in code) / CODE_LINES_PER_MINUTE
+            + EXERCISE_MINUTES * len(exercises) + PREDICT_MINUTES * prose.count("**Predict") + cpu_s / 60)
+
+
+def _to_grid(minutes: float) -> int:
     return 5 * max(1, math.ceil(minutes / 5))
+
+
+def student_minutes(cells: list[dict], cpu_s: float) -> int:
+    """A student's minutes for a notebook's ``cells``: prose / READING_WPM + code / CODE_LINES_PER_MINUTE
+    + EXERCISE_MINUTES per graded exercise + PREDICT_MINUTES per Predict prompt + the running time, to 5 minutes.
+    Cells done after the session (after_session) count in after_minutes instead."""
+    return _to_grid(_raw_minutes([c for c in _lesson(cells) if not after_session(c)], cpu_s))
+
+
+def after_minutes(cells: list[dict]) -> int:
+    """The minutes of a notebook's cells done after its session (after_session), by student_minutes' rule; 0 if none."""
+    after = [c for c in _lesson(cells) if after_session(c)]
+    return _to_grid(_raw_minutes(after, 0)) if after else 0
+
+
+def minutes_of(name: str, cells: list[dict], cpu_s: float) -> tuple[int, int]:
+    """Notebook ``name``'s minutes for a student: (in its session, after it) for the core path; a lab has no session,
+    so all of its minutes come first and none after."""
+    if place(name).kind == "core":
+        return student_minutes(cells, cpu_s), after_minutes(cells)
+    return _to_grid(_raw_minutes(_lesson(cells), cpu_s)), 0
 
 
 def _cpu_seconds(name: str, times: dict | None) -> dict | None:
@@ -139,7 +177,8 @@ def header(name: str, cells: list[dict], times: dict | None) -> str:
     where, t = place(name), _cpu_seconds(name, times)
     kind = (f"Core path, session {where.session} of {SESSIONS}" if where.kind == "core"
             else f"Lab, after notebook{'s' * (len(where.after) > 1)} {' and '.join(where.after)}")
-    line = f"*{kind} · about {student_minutes(cells, t['solution_s'] if t else 0)} minutes for a student"
+    minutes, after = minutes_of(name, cells, t["solution_s"] if t else 0)
+    line = f"*{kind} · about {minutes} minutes for a student" + (f" in the session, and {after} after it" if after else "")
     if t is None:
         return line + ".*"
     ran = (f"{t['solution_s']} s with every exercise solved, {t['student_s']} s as handed out" if "student_s" in t
@@ -153,17 +192,20 @@ def course_map(notebooks: dict[str, list[dict]], times: dict | None,
 
     ``label(name)`` writes a notebook's cell of the table (its file name; the website links its page).
     """
-    rows = ["| part | notebook | after | minutes for a student |", "|---|---|---|---|"]
-    totals: dict[int, int] = {}
+    rows = ["| part | notebook | after | minutes for a student | more after the session |", "|---|---|---|---|---|"]
+    totals: dict[int, list[float]] = {}
     for name in sorted(notebooks):
-        where = place(name)
+        where, cells = place(name), notebooks[name]
         t = _cpu_seconds(name, times)
-        minutes = student_minutes(notebooks[name], t["solution_s"] if t else 0)
+        minutes, after = minutes_of(name, cells, t["solution_s"] if t else 0)
         part = f"core, session {where.session}" if where.kind == "core" else "lab"
         if where.kind == "core":
-            totals[where.session] = totals.get(where.session, 0) + minutes
-        rows.append(f"| {part} | {label(name)} | {', '.join(where.after) or '—'} | {minutes} |")
-    rows += [f"| **core, session {s}** | | | **{m}** |" for s, m in sorted(totals.items())]
+            total = totals.setdefault(where.session, [0.0, 0.0])
+            total[0] += _raw_minutes([c for c in _lesson(cells) if not after_session(c)], t["solution_s"] if t else 0)
+            total[1] += _raw_minutes([c for c in _lesson(cells) if after_session(c)], 0)
+        rows.append(f"| {part} | {label(name)} | {', '.join(where.after) or '—'} | {minutes} | {after or '—'} |")
+    rows += [f"| **core, session {s}** | | | **{_to_grid(m)}** | **{_to_grid(a) if a else '—'}** |"
+             for s, (m, a) in sorted(totals.items())]
     return "\n".join(rows)
 
 
@@ -172,7 +214,9 @@ def map_cell_source(table: str) -> str:
     return (f"**The course map.** The core path is the lesson, in {SESSIONS} sessions; the labs go beyond it, each after "
             "the notebooks it names. Minutes for a student come from one rule (`cmlesson.authoring.course.student_minutes`: "
             f"prose at {READING_WPM} words a minute, code at {CODE_LINES_PER_MINUTE} lines a minute, {EXERCISE_MINUTES} "
-            f"minutes per graded exercise, {PREDICT_MINUTES} per prediction, plus the running time).\n\n{table}")
+            f"minutes per graded exercise, {PREDICT_MINUTES} per prediction, plus the running time). A session's total is "
+            "the class's time; the stretch exercises (marked *after the session*) and each notebook's review are "
+            f"homework, counted in the last column.\n\n{table}")
 
 
 SETUP_SOURCE = '''\
