@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
-import pytest
 import torch
 from grading_fixtures import corpus as C
+from grading_fixtures import named
 
 from cmlesson import checks, training
 from cmlesson.ema import EvalEMA, TargetEMA
@@ -39,11 +37,7 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(("mistake", "pattern"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistakes_are_named(mistake, pattern):
-    result = grade_code(C.WRONG[EX][mistake])
-    assert (result.status, result.score) == ("wrong", 0)
-    assert re.search(pattern, result.message, re.S), result.message
+test_known_mistakes_are_named, test_every_mistake_of_the_corpus_is_tested = named.mistake_tests(EX, MISTAKES)
 
 
 def test_stub_is_not_attempted():

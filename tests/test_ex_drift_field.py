@@ -3,11 +3,9 @@ reference checked against the package's drift and against the drift's defining p
 
 from __future__ import annotations
 
-import re
-
-import pytest
 import torch
 from grading_fixtures import corpus as C
+from grading_fixtures import named
 
 from cmlesson import checks, data
 from cmlesson.frontier import drifting
@@ -71,15 +69,7 @@ MISTAKES = [  # (mistake, words the diagnosis must contain, score)
 ]
 
 
-@pytest.mark.parametrize(("mistake", "pattern", "score"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistakes_are_named(mistake, pattern, score):
-    result = grade_code(C.WRONG[EX][mistake])
-    assert (result.status, result.score) == ("wrong", score), result.message
-    assert re.search(pattern, result.message, re.S), result.message
-
-
-def test_every_mistake_of_the_corpus_is_tested():
-    assert {m[0] for m in MISTAKES} == set(C.WRONG[EX])
+test_known_mistakes_are_named, test_every_mistake_of_the_corpus_is_tested = named.mistake_tests(EX, MISTAKES)
 
 
 def test_stub_is_not_attempted_and_the_package_is_not_an_answer():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from grading_fixtures import corpus as C
 from grading_fixtures import corpus_frechet_distance as M
+from grading_fixtures import named
 
 from cmlesson import checks
 from cmlesson.frontier import classifier
@@ -63,15 +64,7 @@ MISTAKES = [  # (mistake, words the diagnosis must contain, score)
 ]
 
 
-@pytest.mark.parametrize(("mistake", "pattern", "score"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistakes_are_named(mistake, pattern, score):
-    result = grade_code(C.WRONG[EX][mistake])
-    assert (result.status, result.score) == ("wrong", score), result.message
-    assert re.search(pattern, result.message, re.S), result.message
-
-
-def test_every_mistake_of_the_corpus_is_tested():
-    assert {m[0] for m in MISTAKES} == set(C.WRONG[EX])
+test_known_mistakes_are_named, test_every_mistake_of_the_corpus_is_tested = named.mistake_tests(EX, MISTAKES)
 
 
 def test_stub_is_not_attempted_and_the_package_is_not_an_answer():

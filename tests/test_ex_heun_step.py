@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-import pytest
 import torch
 from grading_fixtures import corpus as C
+from grading_fixtures import named
 
 from cmlesson import checks, samplers
 from cmlesson.grading.exercises import heun_step
@@ -63,11 +61,7 @@ def test_every_named_mistake_lands_somewhere_else():
                 assert not np.allclose(pa, pb, rtol=1e-3, atol=1e-5), (a, b)
 
 
-@pytest.mark.parametrize(("mistake", "pattern"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistakes_are_named(mistake, pattern):
-    result = grade_code(C.WRONG[EX][mistake])
-    assert (result.status, result.score) == ("wrong", 0)
-    assert re.search(pattern, result.message, re.S), result.message
+test_known_mistakes_are_named, test_every_mistake_of_the_corpus_is_tested = named.mistake_tests(EX, MISTAKES)
 
 
 def test_stub_is_not_attempted():

@@ -4,12 +4,12 @@ the stub, and the judge's reference checked against the package and against the 
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 import torch
 from grading_fixtures import corpus as C
 from grading_fixtures import corpus_pseudo_huber as P
+from grading_fixtures import named
 
 from cmlesson import checks, losses
 from cmlesson.grading.exercises import pseudo_huber as ex
@@ -74,15 +74,7 @@ MISTAKES = [  # (mistake, words the diagnosis must contain, score)
 ]
 
 
-@pytest.mark.parametrize(("mistake", "pattern", "score"), MISTAKES, ids=[m[0] for m in MISTAKES])
-def test_known_mistakes_are_named(mistake, pattern, score):
-    result = grade_code(C.WRONG[EX][mistake])
-    assert (result.status, result.score) == ("wrong", score), result.message
-    assert re.search(pattern, result.message, re.S), result.message
-
-
-def test_every_mistake_of_the_corpus_is_tested():
-    assert {m[0] for m in MISTAKES} == set(C.WRONG[EX])
+test_known_mistakes_are_named, test_every_mistake_of_the_corpus_is_tested = named.mistake_tests(EX, MISTAKES)
 
 
 def test_stub_is_not_attempted_and_the_package_is_not_an_answer():
