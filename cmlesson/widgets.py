@@ -706,6 +706,7 @@ def trajectory_explorer(cm: ModelSpec = None, teacher: nn.Module | None = None, 
 # 4. Digit explorer (notebook 09)
 
 DIGIT_ROWS, DIGIT_COLS = 4, 8  # tiles in the grid: 32 samples per redraw
+DIGIT_STRIP = data.DIGITS_SIDE // 2  # blank pixel rows under each tile for its reading (as plotting.image_grid's)
 MAX_DIGITS = DIGIT_ROWS  # several requested digits share the grid, one row each
 MAX_STEPS = 4
 
@@ -727,11 +728,13 @@ def digit_tiles(digits: Sequence[int]) -> torch.Tensor:
 
 
 def _mosaic(images: np.ndarray, side: int = data.DIGITS_SIDE) -> np.ndarray:
-    """Rows of side*side pixels -> one (DIGIT_ROWS (side+1) + 1, DIGIT_COLS (side+1) + 1) canvas, -1 between tiles."""
-    canvas = np.full((DIGIT_ROWS * (side + 1) + 1, DIGIT_COLS * (side + 1) + 1), -1.0)
+    """Rows of side*side pixels -> one canvas of DIGIT_ROWS x DIGIT_COLS tiles, -1 between tiles and in a blank strip
+    of DIGIT_STRIP rows under each tile, where the explorer writes the classifier's reading (clear of the ink)."""
+    pitch = side + 1 + DIGIT_STRIP
+    canvas = np.full((DIGIT_ROWS * pitch + 1, DIGIT_COLS * (side + 1) + 1), -1.0)
     for i, img in enumerate(images.reshape(-1, side, side)):
         r, c = divmod(i, DIGIT_COLS)
-        canvas[1 + r * (side + 1): 1 + r * (side + 1) + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
+        canvas[1 + r * pitch: 1 + r * pitch + side, 1 + c * (side + 1): 1 + c * (side + 1) + side] = img
     return canvas
 
 
@@ -764,11 +767,12 @@ def digit_explorer(cm: nn.Module | None = None, codec: nn.Module | None = None, 
 
     fig, ax = _new_figure(7.2, 3.9, 1)
     side = data.DIGITS_SIDE
-    image = ax.imshow(np.full((DIGIT_ROWS * (side + 1) + 1, DIGIT_COLS * (side + 1) + 1), -1.0), cmap="gray_r",
+    image = ax.imshow(_mosaic(np.full((DIGIT_ROWS * DIGIT_COLS, side * side), -1.0), side), cmap="gray_r",
                       vmin=-1, vmax=1, interpolation="nearest")
     ax.set_axis_off()  # no ticks, no frame: the tiles' own borders separate them
-    texts = [ax.text((i % DIGIT_COLS) * (side + 1) + 1.2, (i // DIGIT_COLS) * (side + 1) + 1.2, "", color="C3",
-                     fontsize=9, va="top", ha="left") for i in range(DIGIT_ROWS * DIGIT_COLS)]
+    pitch = side + 1 + DIGIT_STRIP
+    texts = [ax.text((i % DIGIT_COLS) * (side + 1) + (side + 1) / 2, (i // DIGIT_COLS) * pitch + side + (DIGIT_STRIP + 1) / 2,
+                     "", color="C3", fontsize=9, va="center", ha="center") for i in range(DIGIT_ROWS * DIGIT_COLS)]
     ax.set_title(" ")
     cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -802,7 +806,7 @@ def digit_explorer(cm: nn.Module | None = None, codec: nn.Module | None = None, 
             t.set_text(str(d) if ok else "?")
         asked = ", ".join(map(str, digits))
         ax.set_title(f"asked for {asked}; w = {w:g}, {steps} step{'s' * (steps > 1)} ({steps} evaluation{'s' * (steps > 1)})\n"
-                     f"red: the classifier's reading ('?' below confidence {CONFIDENT:g})")
+                     f"red, under each tile: the classifier's reading ('?' below confidence {CONFIDENT:g})")
         n, hits = len(read), int((read == labels).sum())
         return (f"<b>{hits} of {n}</b> tiles read as the requested digit, <b>{int(conf.sum())} of {n}</b> with confidence "
                 f">= {CONFIDENT:g} (noise seed {seed}). w = 0 ignores the request; w = 1 is plain conditional "

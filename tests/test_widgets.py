@@ -330,6 +330,12 @@ def test_digit_explorer_shows_the_models_samples_and_the_classifiers_reading(dig
     assert np.allclose(shown, expected, atol=1e-5)
     assert "32 of 32</b> tiles read as the requested digit" in ex.info.value
     assert {t.get_text() for t in ex.fig.axes[0].texts} == {"7"}
+    ink = np.argwhere(np.abs(shown - -1.0) > 1e-6)  # (row, column) of every pixel a tile drew
+    for t in ex.fig.axes[0].texts:  # each reading sits in the blank strip under its tile, on no drawn pixel
+        x, y = t.get_position()
+        rows = ink[np.abs(ink[:, 1] - x) <= 2, 0]
+        assert not np.any(np.abs(rows - y) <= 1.5), (x, y)
+        assert shown[round(y), round(x)] == -1.0
     ex.controls["digits"].value = "3"
     assert "0 of 32</b> tiles read as the requested digit" in ex.info.value
     unsure = widgets.digit_explorer(cm, codec, Always(7, p=0.5))
