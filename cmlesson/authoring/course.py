@@ -215,8 +215,10 @@ def map_cell_source(table: str) -> str:
             "the notebooks it names. Minutes for a student come from one rule (`cmlesson.authoring.course.student_minutes`: "
             f"prose at {READING_WPM} words a minute, code at {CODE_LINES_PER_MINUTE} lines a minute, {EXERCISE_MINUTES} "
             f"minutes per graded exercise, {PREDICT_MINUTES} per prediction, plus the running time). A session's total is "
-            "the class's time; the stretch exercises (marked *after the session*) and each notebook's review are "
-            f"homework, counted in the last column.\n\n{table}")
+            "the class's time; the stretch exercises and notebook 02's pitfalls (marked *after the session*) and each "
+            "notebook's review are homework, counted in the last column; their cells still run with the notebook in "
+            "class. Each row is rounded up to 5 minutes; a session's total is rounded once, from the unrounded minutes."
+            f"\n\n{table}")
 
 
 SETUP_SOURCE = '''\
