@@ -5,8 +5,9 @@ model or scratch-trained consistency model, trained with the course defaults (se
 ``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
 06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
 model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
-two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" |
-"ct06_no_ema" | "ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`);
+two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_pseudo_huber" | "ct06_lognormal" |
+"ct06_doubling" | "ct06_no_ema" | "ict06_lognormal")`` the six runs of notebook 06's ablation it only measures
+(:data:`ICT_ABLATION`);
 ``load("lsd_seed0" | ... | "drifting_seed2")`` notebooks 10 and 11's runs at training seeds 0, 1 and 2: LSD, the
 shortcut model, MeanFlow and the drifting model with their course defaults (``FLOWMAP_RUNS``), which they only measure.
 :func:`info` gives their training steps and seconds.
@@ -55,9 +56,11 @@ TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04'
 FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebooks 10 and 11: three training seeds per method
                 for method in ("lsd", "shortcut", "meanflow", "drifting") for seed in (0, 1, 2)}
 # notebook 06's ablation, the runs it only measures: CT (squared distance, uniform levels, square-root curriculum, target
-# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict", its pseudo-Huber run trains on screen
+# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict"; a short pseudo-Huber run with the
+# student's distance trains on screen
 ICT_ABLATION = {
     "ct06_l2": {},
+    "ct06_pseudo_huber": {"distance": losses.pseudo_huber_distance},
     "ct06_lognormal": {"levels": losses.lognormal_levels},
     "ct06_doubling": {"curriculum": schedules.ict_curriculum},
     "ct06_no_ema": {"target_decay": ema.no_target_decay, "weighting": losses.ict_weighting},
