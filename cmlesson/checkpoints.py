@@ -14,7 +14,8 @@ shortcut model, MeanFlow and the drifting model with their course defaults (``FL
 ``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
 of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
 consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
-teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen).
+teacher notebook 07 distils, ``load("digits_cd")`` the distilled one-step model (:data:`DIGITS_CD`); notebook 07 only
+measures them.
 Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
@@ -72,7 +73,7 @@ FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at thei
 MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
                *FLOWMAP_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
-LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
+LAB07_NAMES = ("digits_teacher", "digits_cd")  # notebook 07's teacher on the 64 pixels and its distillation
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
 DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
@@ -80,6 +81,7 @@ DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and con
 ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 0.95 has not left the start
 DIGITS_TEACHER_NET = NetworkConfig(hidden=256, depth=4)  # notebook 07's teacher: 64 pixels in, 256 units
 DIGITS_TEACHER = replace(TeacherConfig(), steps=3000, batch=256, lr=2e-3)  # its recipe: batch 256 of 1,438 digits
+DIGITS_CD = replace(DistillConfig(), batch=256)  # notebook 07's distillation of the shipped digits teacher
 ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
 CT06_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500)  # notebook 06's budget, CT's curriculum (s0 = 2, s1 = 40)
 
@@ -132,6 +134,10 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
         return training.train_teacher(x_tr, DIGITS_TEACHER, noise=training.noise_config_for(x_tr), net=DIGITS_TEACHER_NET,
                                       seed=SEED, progress=progress)
+    if name == "digits_cd":  # notebook 07, section 4: consistency distillation of the shipped teacher, unchanged
+        x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
+        return training.train_distillation(load("digits_teacher"), x_tr, DIGITS_CD, rho=training.noise_config_for(x_tr).rho,
+                                           seed=SEED, progress=progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
 
 
@@ -220,8 +226,8 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
-    if name == "digits_teacher":
-        return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
+    if name in LAB07_NAMES:
+        return {"kind": "edm" if name == "digits_teacher" else "consistency", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
                 "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
     if isinstance(model, drifting.Generator):
         return {"kind": "drifting", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
@@ -259,7 +265,9 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
                           "train_seconds": round(trained.seconds, 1), "steps": len(trained.history),
                           "seed": FLOWMAP_RUNS[name][1] if name in FLOWMAP_RUNS else SEED}
-    (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
+        # written after each model: a later one (digits_cd) loads an earlier one (digits_teacher) as shipped
+        (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2)
+                                              + "\n")
     return manifest
 
 
