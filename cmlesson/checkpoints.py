@@ -2,9 +2,10 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
-``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
-06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
-model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
+``load("ict" | "sct_prior" | "sct" | "shortcut_seed0" | "meanflow_seed0")`` returns the models notebook 08 only
+measures: notebook 06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive
+weighting, the shortcut model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default (the last
+two are the seed-0 runs of notebooks 10 and 11); ``load("cd500_mu0" | "cd500_mu0.9999")``
 two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_pseudo_huber" | "ct06_lognormal" |
 "ct06_doubling" | "ct06_no_ema" | "ict06_lognormal")`` the six runs of notebook 06's ablation it only measures
 (:data:`ICT_ABLATION`);
@@ -69,9 +70,10 @@ ICT_ABLATION = {
                         "curriculum": schedules.ict_curriculum, "target_decay": ema.no_target_decay,
                         "weighting": losses.ict_weighting},
 }
-FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
-               *FLOWMAP_RUNS)
+# notebook 08's methods at their config defaults, which it only measures: sCT, and the seed-0 shortcut and MeanFlow runs
+# of FLOWMAP_RUNS (one file each, shared with notebooks 10 and 11)
+FRONTIER_RUNS = ("sct", "shortcut_seed0", "meanflow_seed0")
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, "sct", *FLOWMAP_RUNS)
 DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
 LAB07_NAMES = ("digits_teacher", "digits_cd")  # notebook 07's teacher on the 64 pixels and its distillation
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
@@ -121,6 +123,8 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         recipe = {"distance": losses.l2_distance, "levels": losses.uniform_levels, "curriculum": schedules.ct_curriculum,
                   "target_decay": ema.ct_target_decay, "weighting": losses.uniform_weighting, **change}
         return training.train_consistency(pool, budget, noise=noise, seed=SEED, progress=progress, **recipe)
+    if name == "sct":  # notebook 08, section 5: sCT with its course default
+        return trigflow.train_scm(pool, SCTConfig(), seed=SEED, progress=progress)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in FLOWMAP_RUNS:  # notebook 10: each flow-map method with its course default, one training seed
