@@ -12,9 +12,10 @@ two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "
 ``load("lsd_seed0" | ... | "drifting_seed2")`` notebooks 10 and 11's runs at training seeds 0, 1 and 2: LSD, the
 shortcut model, MeanFlow and the drifting model with their course defaults (``FLOWMAP_RUNS``), which they only measure.
 :func:`info` gives their training steps and seconds.
-``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
-of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
-consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
+``load("digits_pca" | "digits_classifier" | "digits_lcm" | "digits_pixel_teacher")`` returns notebook 09's digits
+models: the PCA codec of the 20-number latent space, the classifier that judges samples (notebook 07's), the guided
+latent consistency model (LCM) conditioned on the digit and on w, and the conditional teacher trained on the 64
+pixels instead of the latent (which notebook 09 only measures). ``load("digits_teacher")`` returns the pixel-space EDM
 teacher notebook 07 distils, ``load("digits_cd")`` the distilled one-step model (:data:`DIGITS_CD`); notebook 07 only
 measures them.
 Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
@@ -74,7 +75,7 @@ ICT_ABLATION = {
 # of FLOWMAP_RUNS (one file each, shared with notebooks 10 and 11)
 FRONTIER_RUNS = ("sct", "shortcut_seed0", "meanflow_seed0")
 MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, "sct", *FLOWMAP_RUNS)
-DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
+DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm", "digits_pixel_teacher")
 LAB07_NAMES = ("digits_teacher", "digits_cd")  # notebook 07's teacher on the 64 pixels and its distillation
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
@@ -155,6 +156,9 @@ def _train_digits(name: str, progress: bool = True) -> training.Trained:
     codec = latent.PCACodec.fit(x_tr, DIGITS_LATENT_DIM)
     if name == "digits_pca":
         return training.Trained(codec, codec, [], time.perf_counter() - start)
+    if name == "digits_pixel_teacher":  # section 3's "what did the latent buy?": the same teacher on the 64 pixels
+        return guidance.train_conditional_teacher(x_tr, y_tr, GuidedTeacherConfig(), noise=training.noise_config_for(x_tr),
+                                                  net=DIGITS_NET, seed=SEED, progress=progress)
     z_tr = codec.encode(x_tr)
     noise = training.noise_config_for(z_tr)
     teacher = guidance.train_conditional_teacher(z_tr, y_tr, GuidedTeacherConfig(), noise=noise, net=DIGITS_NET,
@@ -177,6 +181,9 @@ def _build(meta: dict) -> nn.Module:
         return latent.PCACodec(torch.zeros(meta["data_dim"]), torch.zeros(meta["latent_dim"], meta["data_dim"]), meta["scale"])
     if meta["kind"] == "classifier":
         return classifier.DigitClassifier(meta["hidden"], meta["data_dim"], meta["n_classes"])
+    if meta["kind"] == "conditional_edm":
+        backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"])
+        return EDMDenoiser(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
     if meta["kind"] == "lcm":
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
@@ -250,6 +257,10 @@ def _meta(name: str, model: nn.Module) -> dict:
         return {"kind": "classifier", "data_dim": model.hidden.in_features, "hidden": model.hidden.out_features,
                 "n_classes": model.out.out_features, "dataset": "digits"}
     b = model.backbone
+    if name == "digits_pixel_teacher":
+        return {"kind": "conditional_edm", "data_dim": b.inp.in_features, "network": asdict(b.cfg),
+                "n_classes": b.n_classes, "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
+                "sigma_max": model.sigma_max, "dataset": "digits"}
     return {"kind": "lcm", "data_dim": b.inp.in_features, "network": asdict(b.cfg), "n_classes": b.n_classes,
             "max_guidance": b.max_guidance, "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
             "sigma_max": model.sigma_max, "lcm": asdict(LCMConfig()), "dataset": "digits"}
