@@ -2,18 +2,22 @@
 
 ``load("teacher" | "cd" | "ct")`` returns the two-moons teacher (EDM denoiser), distilled consistency
 model or scratch-trained consistency model, trained with the course defaults (seed 0).
-``load("ict" | "sct_prior" | "sct" | "shortcut" | "meanflow")`` returns the models notebook 08 only measures: notebook
-06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive weighting, the shortcut
-model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default; ``load("cd500_mu0" | "cd500_mu0.9999")``
-two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_lognormal" | "ct06_doubling" |
-"ct06_no_ema" | "ict06_lognormal")`` the five runs of notebook 06's ablation it only measures (:data:`ICT_ABLATION`);
+``load("ict" | "sct_prior" | "sct" | "shortcut_seed0" | "meanflow_seed0")`` returns the models notebook 08 only
+measures: notebook 06's best recipe (iCT with half the levels drawn uniformly), sCT without and with its adaptive
+weighting, the shortcut model and MeanFlow, each trained from scratch with its ``cmlesson.config`` default (the last
+two are the seed-0 runs of notebooks 10 and 11); ``load("cd500_mu0" | "cd500_mu0.9999")``
+two runs notebook 04's target-decay ablation only measures; ``load("ct06_l2" | "ct06_pseudo_huber" | "ct06_lognormal" |
+"ct06_doubling" | "ct06_no_ema" | "ict06_lognormal")`` the six runs of notebook 06's ablation it only measures
+(:data:`ICT_ABLATION`);
 ``load("lsd_seed0" | ... | "drifting_seed2")`` notebooks 10 and 11's runs at training seeds 0, 1 and 2: LSD, the
 shortcut model, MeanFlow and the drifting model with their course defaults (``FLOWMAP_RUNS``), which they only measure.
 :func:`info` gives their training steps and seconds.
-``load("digits_pca" | "digits_classifier" | "digits_lcm")`` returns notebook 09's digits models: the PCA codec
-of the 20-number latent space, the classifier that judges samples (notebook 07's), and the guided latent
-consistency model (LCM) conditioned on the digit and on w. ``load("digits_teacher")`` returns the pixel-space EDM
-teacher notebook 07 distils (it only measures the teacher, and trains the distillation on screen).
+``load("digits_pca" | "digits_classifier" | "digits_lcm" | "digits_pixel_teacher")`` returns notebook 09's digits
+models: the PCA codec of the 20-number latent space, the classifier that judges samples (notebook 07's), the guided
+latent consistency model (LCM) conditioned on the digit and on w, and the conditional teacher trained on the 64
+pixels instead of the latent (which notebook 09 only measures). ``load("digits_teacher")`` returns the pixel-space EDM
+teacher notebook 07 distils, ``load("digits_cd")`` the distilled one-step model (:data:`DIGITS_CD`); notebook 07 only
+measures them.
 Weights are stored in float16 (240-480 KB each), loaded with ``torch.load(..., weights_only=True)`` and checked
 against the SHA-256 in ``manifest.json``. A missing or altered file is never trusted: the model is
 retrained in memory with a progress bar instead. ``python -m cmlesson checkpoints`` rebuilds them all.
@@ -55,9 +59,11 @@ TARGET_DECAY_RUNS = {"cd500_mu0": 0.0, "cd500_mu0.9999": 0.9999}  # notebook 04'
 FLOWMAP_RUNS = {f"{method}_seed{seed}": (method, seed)  # notebooks 10 and 11: three training seeds per method
                 for method in ("lsd", "shortcut", "meanflow", "drifting") for seed in (0, 1, 2)}
 # notebook 06's ablation, the runs it only measures: CT (squared distance, uniform levels, square-root curriculum, target
-# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict", its pseudo-Huber run trains on screen
+# EMA, no weighting) with one iCT change each, and all four; its remedy is "ict"; a short pseudo-Huber run with the
+# student's distance trains on screen
 ICT_ABLATION = {
     "ct06_l2": {},
+    "ct06_pseudo_huber": {"distance": losses.pseudo_huber_distance},
     "ct06_lognormal": {"levels": losses.lognormal_levels},
     "ct06_doubling": {"curriculum": schedules.ict_curriculum},
     "ct06_no_ema": {"target_decay": ema.no_target_decay, "weighting": losses.ict_weighting},
@@ -65,11 +71,12 @@ ICT_ABLATION = {
                         "curriculum": schedules.ict_curriculum, "target_decay": ema.no_target_decay,
                         "weighting": losses.ict_weighting},
 }
-FRONTIER_RUNS = ("sct", "shortcut", "meanflow")  # notebook 08's methods at their config defaults, which it only measures
-MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, *FRONTIER_RUNS,
-               *FLOWMAP_RUNS)
-DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm")
-LAB07_NAMES = ("digits_teacher",)  # notebook 07's teacher on the 64 pixels
+# notebook 08's methods at their config defaults, which it only measures: sCT, and the seed-0 shortcut and MeanFlow runs
+# of FLOWMAP_RUNS (one file each, shared with notebooks 10 and 11)
+FRONTIER_RUNS = ("sct", "shortcut_seed0", "meanflow_seed0")
+MOONS_NAMES = ("teacher", "cd", "ct", "ict", "sct_prior", *TARGET_DECAY_RUNS, *ICT_ABLATION, "sct", *FLOWMAP_RUNS)
+DIGITS_NAMES = ("digits_pca", "digits_classifier", "digits_lcm", "digits_pixel_teacher")
+LAB07_NAMES = ("digits_teacher", "digits_cd")  # notebook 07's teacher on the 64 pixels and its distillation
 NAMES = MOONS_NAMES + DIGITS_NAMES + LAB07_NAMES
 DATASET, POOL_SIZE, SEED = "moons", 100_000, 0
 DIGITS_LATENT_DIM = 20  # notebook 09's latent: 20 PCA numbers per digit
@@ -77,6 +84,7 @@ DIGITS_NET = NetworkConfig(hidden=256, depth=4)  # notebook 09's teacher and con
 ABLATION_STEPS = 500  # notebook 04's runs: at 200 steps even the paper's decay 0.95 has not left the start
 DIGITS_TEACHER_NET = NetworkConfig(hidden=256, depth=4)  # notebook 07's teacher: 64 pixels in, 256 units
 DIGITS_TEACHER = replace(TeacherConfig(), steps=3000, batch=256, lr=2e-3)  # its recipe: batch 256 of 1,438 digits
+DIGITS_CD = replace(DistillConfig(), batch=256)  # notebook 07's distillation of the shipped digits teacher
 ICT_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500, s0=10, s1=1280)  # notebook 06's budget, iCT's curriculum
 CT06_BUDGET = replace(ConsistencyTrainingConfig(), steps=2500)  # notebook 06's budget, CT's curriculum (s0 = 2, s1 = 40)
 
@@ -116,6 +124,8 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         recipe = {"distance": losses.l2_distance, "levels": losses.uniform_levels, "curriculum": schedules.ct_curriculum,
                   "target_decay": ema.ct_target_decay, "weighting": losses.uniform_weighting, **change}
         return training.train_consistency(pool, budget, noise=noise, seed=SEED, progress=progress, **recipe)
+    if name == "sct":  # notebook 08, section 5: sCT with its course default
+        return trigflow.train_scm(pool, SCTConfig(), seed=SEED, progress=progress)
     if name == "sct_prior":  # notebook 08, section 5: sCT with the prior weight 1/sigma alone
         return trigflow.train_scm(pool, SCTConfig(), weighting=trigflow.prior_weighting, seed=SEED, progress=progress)
     if name in FLOWMAP_RUNS:  # notebook 10: each flow-map method with its course default, one training seed
@@ -129,6 +139,10 @@ def _train(name: str, progress: bool = True, teacher: nn.Module | None = None) -
         x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
         return training.train_teacher(x_tr, DIGITS_TEACHER, noise=training.noise_config_for(x_tr), net=DIGITS_TEACHER_NET,
                                       seed=SEED, progress=progress)
+    if name == "digits_cd":  # notebook 07, section 4: consistency distillation of the shipped teacher, unchanged
+        x_tr = data.digits_split(test_share=0.2, seed=SEED)[0]
+        return training.train_distillation(load("digits_teacher"), x_tr, DIGITS_CD, rho=training.noise_config_for(x_tr).rho,
+                                           seed=SEED, progress=progress)
     raise ValueError(f"name must be one of {NAMES}, got {name!r}")
 
 
@@ -142,6 +156,9 @@ def _train_digits(name: str, progress: bool = True) -> training.Trained:
     codec = latent.PCACodec.fit(x_tr, DIGITS_LATENT_DIM)
     if name == "digits_pca":
         return training.Trained(codec, codec, [], time.perf_counter() - start)
+    if name == "digits_pixel_teacher":  # section 3's "what did the latent buy?": the same teacher on the 64 pixels
+        return guidance.train_conditional_teacher(x_tr, y_tr, GuidedTeacherConfig(), noise=training.noise_config_for(x_tr),
+                                                  net=DIGITS_NET, seed=SEED, progress=progress)
     z_tr = codec.encode(x_tr)
     noise = training.noise_config_for(z_tr)
     teacher = guidance.train_conditional_teacher(z_tr, y_tr, GuidedTeacherConfig(), noise=noise, net=DIGITS_NET,
@@ -164,6 +181,9 @@ def _build(meta: dict) -> nn.Module:
         return latent.PCACodec(torch.zeros(meta["data_dim"]), torch.zeros(meta["latent_dim"], meta["data_dim"]), meta["scale"])
     if meta["kind"] == "classifier":
         return classifier.DigitClassifier(meta["hidden"], meta["data_dim"], meta["n_classes"])
+    if meta["kind"] == "conditional_edm":
+        backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"])
+        return EDMDenoiser(backbone, meta["sigma_data"], meta["sigma_min"], meta["sigma_max"])
     if meta["kind"] == "lcm":
         backbone = guidance.ConditionedMLP(meta["data_dim"], NetworkConfig(**meta["network"]), meta["n_classes"],
                                            guidance_embedding=True, max_guidance=meta["max_guidance"])
@@ -217,8 +237,8 @@ def _meta(name: str, model: nn.Module) -> dict:
     if isinstance(model, trigflow.TrigFlowConsistency):
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
-    if name == "digits_teacher":
-        return {"kind": "edm", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
+    if name in LAB07_NAMES:
+        return {"kind": "edm" if name == "digits_teacher" else "consistency", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
                 "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
     if isinstance(model, drifting.Generator):
         return {"kind": "drifting", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
@@ -237,6 +257,10 @@ def _meta(name: str, model: nn.Module) -> dict:
         return {"kind": "classifier", "data_dim": model.hidden.in_features, "hidden": model.hidden.out_features,
                 "n_classes": model.out.out_features, "dataset": "digits"}
     b = model.backbone
+    if name == "digits_pixel_teacher":
+        return {"kind": "conditional_edm", "data_dim": b.inp.in_features, "network": asdict(b.cfg),
+                "n_classes": b.n_classes, "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
+                "sigma_max": model.sigma_max, "dataset": "digits"}
     return {"kind": "lcm", "data_dim": b.inp.in_features, "network": asdict(b.cfg), "n_classes": b.n_classes,
             "max_guidance": b.max_guidance, "sigma_data": model.sigma_data, "sigma_min": model.sigma_min,
             "sigma_max": model.sigma_max, "lcm": asdict(LCMConfig()), "dataset": "digits"}
@@ -256,7 +280,9 @@ def save_all(progress: bool = True, names: tuple[str, ...] = NAMES) -> dict:
         manifest[name] = {**_meta(name, model), "sha256": _sha256(file), "bytes": file.stat().st_size,
                           "train_seconds": round(trained.seconds, 1), "steps": len(trained.history),
                           "seed": FLOWMAP_RUNS[name][1] if name in FLOWMAP_RUNS else SEED}
-    (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2) + "\n")
+        # written after each model: a later one (digits_cd) loads an earlier one (digits_teacher) as shipped
+        (FOLDER / "manifest.json").write_text(json.dumps({k: manifest[k] for k in NAMES if k in manifest}, indent=2)
+                                              + "\n")
     return manifest
 
 

@@ -230,15 +230,18 @@ def levels_drawn(cfg: ConsistencyTrainingConfig, noise: NoiseConfig, *, levels: 
     Replays the run's generator without training (notebook 06 counts the levels of runs it loads): per step, the
     levels of the batch, then its noise z of shape (batch, dim), as losses.consistency_training_loss draws them.
     """
-    gen, counts, grids = torch.Generator().manual_seed(seed + 1), Counter(), {}  # seeded()'s generator
+    gen, grids, drawn = torch.Generator().manual_seed(seed + 1), {}, {}  # seeded()'s generator
     for step in range(cfg.steps):
         N = curriculum(step, cfg.steps, cfg.s0, cfg.s1)
         if N not in grids:
             grids[N] = schedules.karras_sigmas(N, noise.sigma_min, noise.sigma_max, noise.rho)
-        i = levels(grids[N], cfg.batch, gen)
+            drawn[N] = torch.zeros(N - 1, dtype=torch.int64)  # draws per pair index on grid N
+        drawn[N] += torch.bincount(levels(grids[N], cfg.batch, gen), minlength=N - 1)
         torch.randn((cfg.batch, dim), generator=gen)  # z: drawn, not used
-        index, k = torch.unique(i, return_counts=True)
-        counts.update(dict(zip(grids[N][index].tolist(), k.tolist(), strict=True)))
+    counts = Counter()
+    for N, k in drawn.items():
+        index = k.nonzero()[:, 0]
+        counts.update(dict(zip(grids[N][index].tolist(), k[index].tolist(), strict=True)))
     return counts
 
 

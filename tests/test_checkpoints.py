@@ -21,8 +21,8 @@ from cmlesson.training import Trained
 
 @pytest.mark.parametrize("name, cls", [("teacher", EDMDenoiser), ("cd", ConsistencyFunction), ("ct", ConsistencyFunction),
                                        ("ict", ConsistencyFunction), ("sct_prior", trigflow.TrigFlowConsistency),
-                                       ("sct", trigflow.TrigFlowConsistency), ("shortcut", flowmap.AverageVelocity),
-                                       ("meanflow", flowmap.AverageVelocity),
+                                       ("sct", trigflow.TrigFlowConsistency), ("shortcut_seed0", flowmap.AverageVelocity),
+                                       ("meanflow_seed0", flowmap.AverageVelocity),
                                        ("digits_pca", PCACodec), ("digits_classifier", DigitClassifier),
                                        ("digits_lcm", ConsistencyFunction), ("lsd_seed0", flowmap.AverageVelocity),
                                        ("shortcut_seed1", flowmap.AverageVelocity),
@@ -51,6 +51,7 @@ def test_info_gives_how_long_the_measured_only_models_trained():
     for name in ("ict", "sct_prior", *checkpoints.FRONTIER_RUNS):
         meta = checkpoints.info(name)
         assert meta["steps"] > 0 and meta["train_seconds"] > 0 and meta["seed"] == checkpoints.SEED
+    assert set(checkpoints.FRONTIER_RUNS) <= set(checkpoints.NAMES)
     assert checkpoints.info("ict")["steps"] == checkpoints.ICT_BUDGET.steps
     with pytest.raises(ValueError, match="name must be one of"):
         checkpoints.info("remedy")
@@ -160,3 +161,15 @@ def test_checkpoints_command_retrains_only_what_is_named(monkeypatch, capsys):
     assert main(["checkpoints"]) == 0 and asked[-1] == checkpoints.NAMES
     assert main(["checkpoints", "--only", "digits_lcm", "nope"]) == 2 and len(asked) == 2
     assert "--only nope: not a checkpoint; allowed: teacher" in capsys.readouterr().err
+
+
+def test_no_two_names_ship_the_same_weights():
+    """One file per run: two names with the same recipe and seed (notebook 08's shortcut model and notebook 10's
+    shortcut_seed0 were two copies of one run) would hold the same weights."""
+    weights = {}
+    for name in checkpoints.NAMES:
+        state = torch.load(checkpoints.path(name), map_location="cpu", weights_only=True)
+        key = tuple((k, v.shape, v.double().sum().item()) for k, v in state.items())
+        assert key not in weights, f"{name} holds the same weights as {weights.get(key)}"
+        weights[key] = name
+

@@ -56,13 +56,22 @@ def _printed(cell_id: str) -> str:
     raise AssertionError(f"notebook 06 has no cell {cell_id}")
 
 
-def test_06_trains_one_run_on_screen_with_the_students_distance_and_loads_the_others():
-    """The table: the pseudo-Huber run trained here (its seconds printed), the six others shipped; the exercise passed
-    and its function is the one the notebook uses."""
-    rows = [line.split() for line in _printed("06-31").splitlines()[1:8]]
-    trained_here = [" ".join(r[:-7]) for r in rows if r[-1] != "shipped"]
-    assert trained_here == ["+ pseudo-Huber distance"], rows
+def test_06_trains_a_fifth_of_the_pseudo_huber_run_on_screen_with_the_students_distance():
+    """Section 3 trains a fifth of the budget with the student's distance (the exercise passed, so its function is
+    the one used) and compares it, paired, with the full-budget run, shipped like the six others."""
     check = _printed("06-ex61-check")
     assert check.startswith("[PASS] Exercise 6.1: the pseudo-Huber distance: 2/2"), check
     assert "from here on the notebook uses your pseudo_huber_student" in check
+    quick = re.fullmatch(r"your distance, ([\d,]+) steps \((\d+) s\): 1 step \d+\.\d\dx ± \d+\.\d\d \(W1 / floor\)\n",
+                         _printed("06-09"))
+    assert quick and int(quick.group(1).replace(",", "")) == checkpoints.CT06_BUDGET.steps // 5, _printed("06-09")
+    full = _printed("06-09-full")
+    assert re.match(r"\+ pseudo-Huber distance:  1 step \d\.\d\dx ± \d\.\d\d,  2 steps", full), full
+    assert re.search(r"your short run minus the full budget, 1 step: [+-]\d+\.\d\dx ± \d+\.\d\d, (beyond|within) "
+                     r"the noise", full), full
+    assert checkpoints.ICT_ABLATION["ct06_pseudo_huber"] == {"distance": losses.pseudo_huber_distance}
+    rows = [line.split() for line in _printed("06-31").splitlines()[1:8]]
+    assert len(rows) == 7 and all(r[-2] == "±" and r[-5] == "±" for r in rows), rows
     assert re.search(r"remedy: \d\.\d\dx ± \d\.\d\d the floor in one step", _printed("06-32"))
+    assert re.search(r"it trained in \d+ s when shipped \(one thread\); section 3's 500 steps in \d+ s here",
+                     _printed("06-32"))

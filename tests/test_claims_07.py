@@ -119,3 +119,18 @@ def test_the_copy_figure_is_large_enough_to_judge():
     (png,) = [o["data"]["image/png"] for o in cell.outputs if "image/png" in o.get("data", {})]
     width, height = Image.open(io.BytesIO(base64.b64decode(png))).size
     assert width >= 1000 and height >= 450, (width, height)
+
+
+def test_the_distilled_model_is_shipped_with_the_recipe_the_notebook_names():
+    """07 measures the shipped "digits_cd": the shipped teacher distilled with DistillConfig at batch 256, seed 0."""
+    from dataclasses import replace
+
+    from cmlesson import checkpoints
+    from cmlesson.config import DistillConfig
+
+    assert checkpoints.DIGITS_CD == replace(DistillConfig(), batch=256)
+    info = checkpoints.info("digits_cd")
+    assert info["steps"] == DistillConfig().steps and info["seed"] == 0 and info["kind"] == "consistency"
+    m = re.fullmatch(r"distilled in ([\d,]+) steps, (\d+) s when shipped; 2-step levels: .*\n", printed("07-10"))
+    assert m and int(m.group(1).replace(",", "")) == info["steps"], printed("07-10")
+    assert 'checkpoints.load("digits_cd")' in next(c.source for c in _nb().cells if c.get("id") == "07-10")

@@ -24,8 +24,8 @@ SHIPPED = {  # the table's row: (checkpoint, the cell that measures it, its conf
     "iCT + half uniform (notebook 6)": ("ict", "b078440b", checkpoints.ICT_BUDGET.steps),
     "sCT (Lu & Song 2024)": ("sct", "5d644fed", SCTConfig.steps),
     "sCT without adaptive weighting": ("sct_prior", "a8d571ab", SCTConfig.steps),
-    "shortcut model (Frans et al. 2024)": ("shortcut", "84c378f7", ShortcutConfig.steps),
-    "MeanFlow (Geng et al. 2025)": ("meanflow", "a5b124fd", MeanFlowConfig.steps),
+    "shortcut model (Frans et al. 2024)": ("shortcut_seed0", "84c378f7", ShortcutConfig.steps),
+    "MeanFlow (Geng et al. 2025)": ("meanflow_seed0", "a5b124fd", MeanFlowConfig.steps),
 }
 TRAINERS = re.compile(r"\b(train_scm|train_shortcut|train_meanflow|train_consistency|train_teacher|"
                       r"train_distillation|fit)\(")

@@ -136,3 +136,20 @@ def test_09_the_figures_write_the_readings_beside_the_ink():
         assert "under each digit, the classifier's" in cell.source
     (grid,) = [c for c in _notebook().cells if c.get("id") == "8e6b2807"]
     assert "labels_below=True" in grid.source
+
+
+def test_09_calls_the_packages_frechet_distance_and_loads_the_pixel_teacher():
+    """09 scores with classifier.frechet_distance (notebook 07's FD) instead of a copy of it, and measures the shipped
+    pixel-space teacher (GuidedTeacherConfig on the 64 pixels, seed 0) instead of training it; the cost per step of
+    both spaces is timed on screen, side by side."""
+    from cmlesson import checkpoints
+    from cmlesson.config import GuidedTeacherConfig
+
+    code = "\n".join(c.source for c in _notebook().cells if c.cell_type == "code")
+    assert "def frechet_distance" not in code and "classifier.frechet_distance(" in code
+    assert 'checkpoints.load("digits_pixel_teacher")' in code
+    info = checkpoints.info("digits_pixel_teacher")
+    assert info["steps"] == GuidedTeacherConfig().steps and info["seed"] == 0 and info["data_dim"] == 64
+    rows = re.findall(r"^in (pixels|the PCA latent)\s+(\d+)\s+(\d+\.\d)\s", printed("fd68361d"), re.M)
+    assert [(r[0], r[1]) for r in rows] == [("pixels", "64"), ("the PCA latent", "20")], rows
+    assert "ms/step" in printed("fd68361d")

@@ -282,3 +282,16 @@ def test_bench_takes_20_seeds_by_default_and_fewer_on_request(monkeypatch):
         assert seen[-1] == expected
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["bench", "--seeds", "1"])
+
+
+def test_the_benchmark_table_times_every_method_it_trained():
+    """bench.table writes a training-time row for each method whose seconds the results hold: LSD and the drifting
+    model too (bench_frontier.per_seed returns lsd_train_s and drift_train_s), and no row for a method not run."""
+    r = {"dataset": "moons", "threads": 2, "seeds": 2, "n": 200, "floor_w1": 0.05, "floor_w1_se": 0.001,
+         "teacher_heun18_sample_ms": 40.0, "cm_1step_sample_ms": 1.0, "teacher_train_s": 41.0, "cd_train_s": 42.0,
+         "ct_train_s": 43.0, "sct_train_s": 44.0, "shortcut_train_s": 45.0, "meanflow_train_s": 46.0}
+    text = bench.table({**r, "lsd_train_s": 47.0, "drift_train_s": 48.5})
+    for row in ("| sct training | 44.0 s |", "| shortcut training | 45.0 s |", "| meanflow training | 46.0 s |",
+                "| LSD training | 47.0 s |", "| drifting training | 48.5 s |"):
+        assert row in text, row
+    assert "LSD training" not in bench.table(r) and "drifting training" not in bench.table(r)

@@ -215,6 +215,8 @@ def table(r: dict) -> str:
               f"| teacher training | {r['teacher_train_s']:.1f} s |", f"| CD training | {r['cd_train_s']:.1f} s |",
               f"| CT training | {r['ct_train_s']:.1f} s |",
               *(f"| {m} training | {r[f'{m}_train_s']:.1f} s |" for m in ("sct", "shortcut", "meanflow")),
+              *(f"| {m} training | {r[f'{k}_train_s']:.1f} s |" for k, m in (("lsd", "LSD"), ("drift", "drifting"))
+                if f"{k}_train_s" in r),
               *(f"| CT training step, batch {b}: {cpus.TRAIN_THREADS} torch thread (the course's) / {r['threads']} threads | "
                 f"{r[f'ct_step_ms_b{b}_train_threads']:.1f} ms / {r[f'ct_step_ms_b{b}_all_cpus']:.1f} ms |"
                 for b in thread_batches() if f"ct_step_ms_b{b}_all_cpus" in r),
