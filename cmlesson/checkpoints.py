@@ -238,7 +238,8 @@ def _meta(name: str, model: nn.Module) -> dict:
         return {"kind": "trigflow", "data_dim": 2, "network": asdict(NetworkConfig()), "sigma_data": model.sigma_data,
                 "sigma_max": model.sigma_data * math.tan(model.t_max), "dataset": DATASET}
     if name in LAB07_NAMES:
-        return {"kind": "edm" if name == "digits_teacher" else "consistency", "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
+        kind = "edm" if name == "digits_teacher" else "consistency"
+        return {"kind": kind, "data_dim": 64, "network": asdict(DIGITS_TEACHER_NET), "sigma_data": model.sigma_data,
                 "sigma_min": model.sigma_min, "sigma_max": model.sigma_max, "dataset": "digits"}
     if isinstance(model, drifting.Generator):
         return {"kind": "drifting", "data_dim": 2, "network": asdict(NetworkConfig()), "scale": model.scale,
