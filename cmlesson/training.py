@@ -163,9 +163,11 @@ def consistency_model_from(teacher: EDMDenoiser) -> ConsistencyFunction:
 
 def train_distillation(
     teacher: EDMDenoiser, data: torch.Tensor, cfg: DistillConfig = DistillConfig(), *, rho: float = NoiseConfig.rho,
-    ode_step=heun_step, seed: int = 0, progress: bool = True,
+    ode_step=heun_step, distance: losses.Distance = losses.l2_distance, seed: int = 0, progress: bool = True,
 ) -> Trained:
-    """Consistency distillation from ``teacher`` on a Karras grid of cfg.N levels (Song et al. 2023, Alg. 2); notebook 02."""
+    """Consistency distillation from ``teacher`` on a Karras grid of cfg.N levels (Song et al. 2023, Alg. 2); notebook 02.
+
+    ``distance``: the paper's squared L2 by default; losses.pseudo_huber_distance is Song & Dhariwal 2023's."""
     pool, gen = Pool(data, seed), seeded(seed)
     teacher = frozen_copy(teacher)
     model = consistency_model_from(teacher)
@@ -173,7 +175,8 @@ def train_distillation(
     sigmas = schedules.karras_sigmas(cfg.N, model.sigma_min, model.sigma_max, rho)
 
     def loss(step, x0):
-        return losses.consistency_distillation_loss(model, target.model, teacher, x0, sigmas, ode_step=ode_step, generator=gen)
+        return losses.consistency_distillation_loss(model, target.model, teacher, x0, sigmas, ode_step=ode_step,
+                                                    distance=distance, generator=gen)
 
     return fit(model, loss, pool, cfg, "distill", after_step=lambda step, _: target.update(model, cfg.target_decay),
                progress=progress)

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from .. import data, samplers, schedules, training, yardstick
+from .. import data, losses, samplers, schedules, training, yardstick
 from ..config import BenchConfig, DistillConfig, NetworkConfig, NoiseConfig, ScoreConfig, TeacherConfig
 
 OFFSET = 100  # sampling seeds 100 .. 100 + seeds - 1: disjoint from the benchmark's 0 .. 19
-STORE = Path("/work/tools/ablate_store")
+STORE = Path("build/ablate")  # saved runs (per-seed ratios, weights), relative to where it runs; build/ is ignored
 DATASET, TRAIN_N, TRAIN_SEED = "moons", 100_000, 0  # bench.run's training set
 CD_STEPS = (1, 2, 3)
 
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--renoise", type=float, nargs=2, default=None, metavar=("HI", "LO"),
                    help="cd --load: re-noise between HI and LO sigma_data (samplers.multistep_sigmas: 3, 0.7)")
     p.add_argument("--teacher", default=None, help="cd: the saved teacher run to distil (default: its --name 'base')")
+    p.add_argument("--distance", choices=("l2", "pseudo_huber"), default="l2", help="cd: the loss's distance")
     p.add_argument("--ode", choices=("heun", "euler"), default="heun", help="cd: the teacher's solver step")
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--seeds", type=int, default=BenchConfig().score.seeds, help="sampling seeds")
@@ -157,17 +158,22 @@ def main(argv: list[str] | None = None) -> int:
         teacher.sigma_min, teacher.sigma_max = noise.sigma_min, noise.sigma_max
         ode = samplers.heun_step if a.ode == "heun" else samplers.euler_step
         run = training.train_distillation(teacher, train_set(), dataclasses.replace(DistillConfig(), **sets),
-                                          rho=noise.rho, ode_step=ode, seed=a.seed, progress=False)
+                                          rho=noise.rho, ode_step=ode, seed=a.seed, progress=False,
+                                          distance=getattr(losses, f"{a.distance}_distance"))
         torch.save(run.model, a.store / f"cd-{a.name}.pt")
         for k in CD_STEPS:
             scores[f"cd{k}"] = score(samplers.consistency_sampler(run.model, cfg.n, k), cfg)
     total = time.perf_counter() - t0
-    record = {"model": a.model, "offset": a.offset, "set": a.set, "net": a.net, "grid": a.grid, "load": a.load, "renoise": a.renoise, "teacher": a.teacher, "ode": a.ode, "seed": a.seed,
+    record = {"model": a.model, "offset": a.offset, "set": a.set, "net": a.net, "grid": a.grid, "load": a.load,
+              "renoise": a.renoise, "teacher": a.teacher, "ode": a.ode, "distance": a.distance, "seed": a.seed,
               "note": a.note, "train_s": run.seconds, "per_seed": {k: list(s.per_seed) for k, s in scores.items()}}
     save_run(a.store, a.name, record)
     base = load_store(a.store).get(a.vs) if a.vs else None
     print(f"{a.name} ({a.model}, seed {a.seed}, {' '.join(a.set + a.net + a.grid) or 'defaults'}): "
           f"trained in {run.seconds:.1f} s on one thread ({total:.0f} s with scoring), {a.seeds} sampling seeds")
+    change = a.note or " ".join(a.set + a.net + a.grid) or "defaults"
+    how = [f"seed {a.seed}"] + ([a.ode] if a.ode != "heun" else []) + ([a.distance] if a.distance != "l2" else [])
+    how += [f"teacher {a.teacher or 'base'}"] if a.model == "cd" and not a.load else []
     rows = []
     for key, s in scores.items():
         line = f"  {key}: {s:.3f}"
@@ -177,10 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             diff_text, verdict = f"{d.ratio:+.3f} ± {d.se:.3f}", d.verdict()
             line += f"   vs {a.vs}: {diff_text}  {verdict}"
         print(line)
-        rows.append(f"| {a.name} | {a.model} {key} | {a.note or ' '.join(a.set + a.net + a.grid) or 'defaults'} "
-                    f"(seed {a.seed}{', ' + a.ode if a.model == 'cd' and a.ode != 'heun' else ''}"
-                    f"{', teacher ' + (a.teacher or 'base') if a.model == 'cd' else ''}) | {run.seconds:.1f} | "
-                    f"{s.ratio:.3f} ± {s.se:.3f} | {a.vs or ''} | {diff_text} | {verdict} |")
+        rows.append(f"| {a.name} | {a.model} {key} | {change} ({', '.join(how)}) | {run.seconds:.1f} | "
+                    f"{s.ratio:.3f} ± {s.se:.3f} | {a.vs or ''} | {diff_text} | {verdict.replace('|', chr(92) + '|')} |")
     if a.report is not None:
         with a.report.open("a") as f:
             f.write("\n".join(rows) + "\n")
