@@ -249,11 +249,14 @@ def image_grid(ax, images, title: str, ncol: int = 10, side: int = 8, labels: Se
 
 
 def image_grids(panels: Mapping[str, object], ncol: int = 10, side: int = 8, size: float = 3.4,
-                labels: Mapping[str, Sequence[str]] | None = None, suptitle: str | None = None) -> Figure:
-    """:func:`image_grid` panels, one per ``{title: images}``, same gray scale, at most three a row (notebook 07)."""
+                labels: Mapping[str, Sequence[str]] | None = None, suptitle: str | None = None,
+                per_row: int = 3) -> Figure:
+    """:func:`image_grid` panels, one per ``{title: images}``, same gray scale, at most ``per_row`` a row (notebooks 07
+    and 09)."""
     nrow = max(-(-len(_np(imgs).reshape(-1, side * side)) // ncol) for imgs in panels.values())
-    height = size * nrow / ncol + 0.5  # tiles are square; room for the titles
-    rows, cols = panel_grid(len(panels))
+    tall = (side + 1 + side // 2) / (side + 1) if labels else 1  # a tile with image_grid's reading strip under it
+    height = size * tall * nrow / ncol + 0.5  # tiles are square; room for the titles
+    rows, cols = panel_grid(len(panels), per_row)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, height * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(panels):]:
         ax.axis("off")

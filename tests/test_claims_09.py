@@ -3,12 +3,15 @@ notebook prints: each test reads a cell's output by the cell's id and checks the
 
 from __future__ import annotations
 
+import inspect
 import re
 from functools import cache
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from cmlesson import plotting
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "solutions" / "09_guided_latent_consistency.ipynb"
@@ -134,8 +137,10 @@ def test_09_the_figures_write_the_readings_beside_the_ink():
     for cell_id in ("c4866231", "d23ab435", "c9f9e0f7"):
         (cell,) = [c for c in _notebook().cells if c.get("id") == cell_id]
         assert "under each digit, the classifier's" in cell.source
-    (grid,) = [c for c in _notebook().cells if c.get("id") == "8e6b2807"]
-    assert "labels_below=True" in grid.source
+        assert "plotting.image_grids(" in cell.source and "labels=" in cell.source  # the package's grids, no copy
+    # which write each reading in the strip under its tile unless told otherwise
+    assert inspect.signature(plotting.image_grid).parameters["labels_below"].default is True
+    assert "labels_below" not in "".join(c.source for c in _notebook().cells)
 
 
 def test_09_calls_the_packages_frechet_distance_and_loads_the_pixel_teacher():

@@ -65,3 +65,12 @@ def test_a_title_of_three_lines_is_refused_and_two_are_drawn():
     with pytest.raises(ValueError, match="title has 3 lines"):
         plotting.image_grids({"digits": torch.zeros(4, 64)}, ncol=2, suptitle="a\nb\nc")
     plt.close("all")
+
+
+def test_image_grids_puts_per_row_panels_a_row_and_makes_room_for_the_readings():
+    images = torch.zeros(20, 64)
+    two = plotting.image_grids({f"p{i}": images for i in range(4)}, per_row=2, size=5.2)
+    assert [a.get_subplotspec().get_geometry()[:2] for a in two.axes][0] == (2, 2)
+    plain = plotting.image_grids({"a": images}, size=5.2).get_size_inches()[1]
+    labelled = plotting.image_grids({"a": images}, size=5.2, labels={"a": ["1"] * 20}).get_size_inches()[1]
+    assert labelled - 0.5 == pytest.approx((plain - 0.5) * 13 / 9)  # 8 + 1 + 4 pixel rows a tile, not 8 + 1
