@@ -8,11 +8,18 @@ up to date), and nbval does not run it when another test already executes it who
 * the lesson's student notebooks 01-05 (``GRADED_WHOLE``): tests/test_grade.py's
   ``test_untouched_student_notebooks_are_not_attempted`` runs each of them top to bottom in the grader and asserts
   that no cell raised (nbval would assert the same: they hold no outputs to compare).
+
+The solution notebooks run with ``CMLESSON_SCORES=verify``: every shipped model's score that a notebook reads back
+from ``cmlesson/checkpoints/scores.json`` (``yardstick.shipped_score``) is measured again there and must agree; the
+student notebooks read them back, as a student's run does.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from cmlesson.authoring.student import same_code_as_solution
 
@@ -30,3 +37,13 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     if solution.exists() and same_code_as_solution(solution.read_text(encoding="utf-8")):
         return True
     return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    """Before a notebook's kernel starts (its first cell's setup): verify the store in solutions/, read it elsewhere."""
+    path = Path(str(item.fspath)).resolve()
+    if path.suffix == ".ipynb" and path.parent == ROOT / "solutions":
+        os.environ["CMLESSON_SCORES"] = "verify"
+    else:
+        os.environ.pop("CMLESSON_SCORES", None)

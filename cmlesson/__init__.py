@@ -33,8 +33,9 @@ The method, at the top level: what the lesson teaches and every notebook imports
 ``exercises/`` (one module per exercise).
 
 ``authoring/``: what builds the course: ``student`` (the student notebooks), ``course`` (setup cell, badges),
-``bench`` and ``bench_frontier`` (the benchmark), ``ablate`` (one recipe change at a time, scored paired), ``nbrun``
-(one notebook in a fresh kernel), ``site`` (the website), ``hosted`` (the setup cell's second half on Colab and Kaggle).
+``bench`` and ``bench_frontier`` (the benchmark), ``ablate`` (one recipe change at a time, scored paired), ``scores``
+(the shipped models' scores, measured once and stored), ``nbrun`` (one notebook in a fresh kernel), ``site`` (the
+website), ``hosted`` (the setup cell's second half on Colab and Kaggle).
 """
 
 import os

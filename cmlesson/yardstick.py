@@ -7,17 +7,30 @@ between that reference and an independent second one, ``ref(n, OTHER_SEED + s)``
 scores. The ratio of seed s shares its reference with its floor (common random numbers), which cancels part of
 the reference's own sampling noise, so the per-seed ratios spread less than W1s divided by the mean floor. Two
 samplers scored with the same seeds are compared seed by seed.
+
+A shipped model's score need not be measured on every run: :func:`shipped_score` reads back the per-seed ratios
+measured when its weights shipped (``checkpoints/scores.json``, keyed by the weights' own hash, the sampler's label, n
+and seeds), and measures where nothing is stored. The noise floor's pairs are stored the same way, keyed by the two
+point sets' bytes. ``CMLESSON_SCORES`` chooses: ``stored`` (the default), ``measure`` (never read the store),
+``verify`` (measure and fail on any difference from the store: CI runs the solution notebooks so) and ``store``
+(measure and write: ``python -m cmlesson.authoring.scores``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import math
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from . import metrics, validate
 from .config import ScoreConfig
@@ -27,6 +40,8 @@ RefSampler = Callable[[int, int], torch.Tensor]  # (n, seed) -> (n, d) i.i.d. po
 Sampler = Callable[[torch.Generator], torch.Tensor]  # generator -> (n, d) samples of a model
 Metric = Callable[[torch.Tensor, torch.Tensor], float]  # (a, b) -> a distance between point sets
 REF_SEED, OTHER_SEED = metrics.REF_SEED, metrics.OTHER_SEED
+STORE = Path(__file__).parent / "checkpoints" / "scores.json"  # scores measured when the models shipped
+MODES = ("stored", "measure", "verify", "store")  # CMLESSON_SCORES: what shipped_score does with STORE
 
 
 @dataclass(frozen=True)
@@ -79,10 +94,76 @@ def w1_per_seed(sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n, seeds:
     return _w1s([(sample(torch.Generator().manual_seed(s)), ref(n, REF_SEED + s)) for s in range(seeds)])
 
 
+def mode() -> str:
+    """What the store is for on this run: ``CMLESSON_SCORES``, one of :data:`MODES` (``stored`` when unset)."""
+    value = os.environ.get("CMLESSON_SCORES", "stored") or "stored"
+    if value not in MODES:
+        raise ValueError(f"CMLESSON_SCORES must be one of {MODES}, got {value!r}")
+    return value
+
+
+def _read_store() -> dict[str, list[float]]:
+    return json.loads(STORE.read_text()) if STORE.exists() else {}
+
+
+def _write_store(entries: dict[str, list[float]]) -> None:
+    store = _read_store() | entries
+    tmp = STORE.with_suffix(".tmp")
+    lines = [f"{json.dumps(key)}: {json.dumps(values)}" for key, values in sorted(store.items())]  # one entry a line
+    tmp.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    tmp.replace(STORE)
+
+
+def _through_store(key: str, measure: Callable[[], list[float]]) -> list[float]:
+    """The values stored under ``key``, or ``measure()``; what the mode says (see the module's docstring)."""
+    how = mode()
+    if how == "stored":
+        stored = _read_store().get(key)
+        if stored is not None:
+            return list(stored)
+    values = [float(v) for v in measure()]
+    if how == "verify":
+        stored = _read_store().get(key)
+        if stored is None:
+            raise AssertionError(f"no score stored for {key!r} in {STORE.name}: python -m cmlesson.authoring.scores stores it")
+        if len(stored) != len(values) or not all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(stored, values, strict=True)):
+            raise AssertionError(f"the score stored for {key!r} is {stored}, measured now {values}: "
+                                 "python -m cmlesson.authoring.scores measures it again")
+    if how == "store":
+        _write_store({key: values})
+    return values
+
+
+def weights_id(model: nn.Module) -> str:
+    """The first 16 hex digits of SHA-256 over the model's parameters and buffers (names, shapes, dtypes, bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name} {tuple(t.shape)} {t.dtype};".encode())
+        digest.update(t.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _points_id(*points: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for p in points:
+        digest.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=64)
 def _floor(ref: RefSampler, n: int, seeds: int, metric: Metric) -> tuple[float, ...]:
     validate.int_at_least("seeds", seeds, 1)
-    return tuple(_w1s([(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)], metric))
+    pairs = [(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)]
+    if metric is not metrics.wasserstein_2d:
+        return tuple(_w1s(pairs, metric))
+    keys = [f"floor {_points_id(a, b)}" for a, b in pairs]  # the pair's own bytes: any machine that draws them alike
+    stored = _read_store() if mode() == "stored" else {}
+    todo = [i for i, key in enumerate(keys) if key not in stored]
+    measured = dict(zip(todo, _w1s([pairs[i] for i in todo], metric), strict=True))
+    for i in todo:
+        _through_store(keys[i], lambda i=i: [measured[i]])  # verify or store what was just measured
+    return tuple(stored[key][0] if i not in measured else measured[i] for i, key in enumerate(keys))
 
 
 def floor_per_seed(ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds,
@@ -104,3 +185,15 @@ def ratios(w1: list[float], ref: RefSampler, n: int = ScoreConfig.n) -> Score:
 def score(sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds) -> Score:
     """W1 / noise floor of ``sample`` (generator -> n points) over ``seeds`` sampling seeds, with its standard error."""
     return ratios(w1_per_seed(sample, ref, n, seeds), ref, n)
+
+
+def shipped_score(model: nn.Module, label: str, sample: Sampler, ref: RefSampler, n: int = ScoreConfig.n,
+                  seeds: int = ScoreConfig.seeds) -> Score:
+    """:func:`score` of a shipped model, read back from :data:`STORE` when these weights, ``label``, n and seeds are there.
+
+    ``label`` names the sampler (how ``sample`` draws from ``model``): "flow map, 2 steps". Measured where nothing is
+    stored (a model trained here, or retrained), so the value is the same either way; see the module's docstring.
+    """
+    validate.int_at_least("seeds", seeds, 1)
+    key = f"{weights_id(model)} {label} n={n} seeds={seeds}"
+    return Score(tuple(_through_store(key, lambda: score(sample, ref, n, seeds).per_seed)))

@@ -1,0 +1,48 @@
+"""Measure and store the shipped models' scores: ``python -m cmlesson.authoring.scores [NN ...]``.
+
+Runs the named solution notebooks (all of them by default, the store rebuilt from nothing) with
+``CMLESSON_SCORES=store``: every :func:`cmlesson.yardstick.shipped_score` and every noise floor they compute is
+measured and written to ``cmlesson/checkpoints/scores.json``. The notebooks then read those scores back instead of
+measuring them again; CI runs the solution notebooks with ``CMLESSON_SCORES=verify``, which measures every stored
+score again and fails on any difference. Run it after retraining a checkpoint or changing a sampler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .. import yardstick
+
+SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
+
+
+def notebooks(prefixes: list[str]) -> list[Path]:
+    """The solution notebooks whose names start with one of ``prefixes`` (every one for none)."""
+    found = sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+    chosen = [p for p in found if not prefixes or p.name[:2] in prefixes]
+    unknown = set(prefixes) - {p.name[:2] for p in found}
+    if unknown:
+        raise ValueError(f"no solution notebook numbered {sorted(unknown)}; there are {[p.name[:2] for p in found]}")
+    return chosen
+
+
+def main(prefixes: list[str]) -> int:
+    chosen = notebooks(prefixes)
+    if not prefixes and yardstick.STORE.exists():
+        yardstick.STORE.unlink()  # every notebook runs: nothing stale survives
+    env = os.environ | {"CMLESSON_SCORES": "store"}
+    for path in chosen:
+        print(f"{path.name}: measuring ...", flush=True)
+        subprocess.run([sys.executable, "-m", "cmlesson.authoring.nbrun", str(path)], env=env, check=True)
+    print(f"stored in {yardstick.STORE}")
+    return 0
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="two-digit prefixes (01 .. 11); none: every notebook")
+    sys.exit(main(parser.parse_args().notebooks))
