@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from cmlesson.config import ScoreConfig
+from cmlesson.grading.exercises import two_step
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01_consistency_property.ipynb"
@@ -69,8 +70,10 @@ def test_every_check_passed_in_the_solutions(cells):
 
 
 def test_the_model_answer_of_exercise_1_3_follows_the_rule_on_the_printed_scan(cells):
-    rows = re.findall(r"^ *([\d.]+) +[\d.]+x ± [\d.]+ +([+-][\d.]+)x ± [\d.]+ +(beyond|within) the noise",
-                      printed(cells["nb01-design-w1"]), re.M)
+    bar = two_step.SCAN_BAR  # the rule's bar, as the check applies it
+    assert f"BAR = {bar:g}  #" in cells["nb01-design-w1"].source and "beyond 3 standard errors" in cells["nb01-ex3"].source
+    rows = re.findall(rf"^ *([\d.]+) +[\d.]+x ± [\d.]+ +([+-][\d.]+)x ± [\d.]+ +(beyond|within) the noise "
+                      rf"\(\|d\| [<>]=? {bar:g} s\.e\.\)$", printed(cells["nb01-design-w1"]), re.M)
     assert len(rows) >= 4, printed(cells["nb01-design-w1"])
     taus = [float(t) for t, _, _ in rows]
     assert min(taus) < 0.1 and max(taus) >= 0.4 * 80  # the scan reaches from near sigma_min to near sigma_max
@@ -80,7 +83,7 @@ def test_the_model_answer_of_exercise_1_3_follows_the_rule_on_the_printed_scan(c
     if better:
         assert f"shipping tau = {max(better)[1]}" in decision, decision
     else:
-        assert decision.startswith("levels with a gain beyond the noise: none") and f"tau = {default:g}" in decision
+        assert decision.startswith(f"levels with a gain beyond {bar:g} s.e.: none") and f"tau = {default:g}" in decision
     assert "kept because no level's gain over it was beyond the noise" in printed(cells["nb01-ex3-check"]) or better
 
 
@@ -90,3 +93,17 @@ def test_a_ratio_below_one_is_explained_by_a_printed_floor_spread(cells):
     low = number(r"lowest ratio of one seed: ([\d.]+)x", text)
     assert spread > 0 and low > 0
     assert "below" in cells["nb01-below-one"].source and "floor" in cells["nb01-below-one"].source
+
+
+def test_the_t_quantile_printed_under_the_scan_is_above_the_usual_two(cells):
+    """nb01-ex3's reason for 3 standard errors: with 5 seeds the 95% bar of pure noise is above 2."""
+    t = number(r"95% of pure-noise differences lie within ([\d.]+) standard errors", printed(cells["nb01-design-w1"]))
+    assert 2 < t < two_step.SCAN_BAR
+
+
+def test_the_read_out_of_one_step_against_the_teacher_says_what_the_paired_difference_printed(cells):
+    """01-25-read: 'Not worse: one evaluation scores a little better than the teacher's 35, beyond the noise'."""
+    text = printed(cells["01-25"])
+    d = number(r"1 step - teacher, paired: ([+-][\d.]+)x", text)
+    assert d < 0 and "beyond the noise" in text.splitlines()[-1], text
+    assert cells["01-25-read"].source.startswith("Not worse: one evaluation scores a little *better*")

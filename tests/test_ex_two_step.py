@@ -138,6 +138,17 @@ def test_a_switch_the_notebook_scan_did_not_support_is_named(evidence):
                     result.message), result.message
 
 
+def test_a_scan_gain_between_two_and_three_standard_errors_is_no_reason_to_switch(evidence):
+    """The rule's bar for the best of a scan is SCAN_BAR = 3 standard errors, not the course's usual 2."""
+    marginal = [0.12, 0.0, 0.10, 0.01, 0.07]  # mean 0.06, s.e. 0.024: 2.5 standard errors
+    t = yardstick.Score(tuple(marginal)).ratio / yardstick.Score(tuple(marginal)).se
+    assert 2 < t < two_step.SCAN_BAR == 3
+    evidence(0.9, BEYOND, marginal)
+    result = judge(0.9, "beyond the noise")
+    assert (result.status, result.score, result.kind) == ("wrong", 1, "switched without a gain beyond the noise")
+    assert "within the noise (|d| <= 3 s.e.)" in result.message, result.message
+
+
 def test_a_switch_that_does_not_hold_on_fresh_seeds_is_named(evidence):
     evidence(0.9, WITHIN, BEYOND[:5])
     result = judge(0.9, "beyond the noise")
