@@ -160,3 +160,13 @@ def test_solution_notebooks_run_under_verify_and_every_other_test_reads_the_stor
     monkeypatch.setenv("CMLESSON_SCORES", "verify")
     root.pytest_runtest_setup(Item(ROOT / "tests" / "test_yardstick.py"))
     assert yardstick.mode() == "stored"
+
+
+def test_verify_measures_a_floor_the_store_lacks_and_requires_only_shipped_scores(store, monkeypatch):
+    """Any n, seeds and reference sampler has a floor: one missing from the store is measured, not a failure."""
+    monkeypatch.setenv("CMLESSON_SCORES", "measure")
+    expected = yardstick.floor_per_seed(ref, N, SEEDS)
+    yardstick._floor.cache_clear()
+    monkeypatch.setenv("CMLESSON_SCORES", "verify")
+    assert yardstick.floor_per_seed(ref, N, SEEDS) == expected
+    assert not store.exists()  # verify never writes
