@@ -145,7 +145,7 @@ def weights_id(model: nn.Module) -> str:
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name} {tuple(t.shape)} {t.dtype};".encode())
-        digest.update(t.numpy().tobytes())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # the raw bytes, whatever the dtype
     return digest.hexdigest()[:16]
 
 
