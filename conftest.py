@@ -39,11 +39,20 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     return None
 
 
+_CALLER = os.environ.get("CMLESSON_SCORES")  # what the caller set, restored after every test
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item) -> None:
-    """Before a notebook's kernel starts (its first cell's setup): verify the store in solutions/, read it elsewhere."""
-    path = Path(str(item.fspath)).resolve()
+    """Before a solution notebook's kernel starts (its first cell's setup): verify the store there."""
+    path = Path(item.path).resolve()
     if path.suffix == ".ipynb" and path.parent == ROOT / "solutions":
         os.environ["CMLESSON_SCORES"] = "verify"
-    else:
+
+
+def pytest_runtest_teardown(item) -> None:
+    """Nothing of the solutions' mode outlives its test: the caller's CMLESSON_SCORES again (or none)."""
+    if _CALLER is None:
         os.environ.pop("CMLESSON_SCORES", None)
+    else:
+        os.environ["CMLESSON_SCORES"] = _CALLER

@@ -202,7 +202,7 @@ class LCMConfig:
     steps: int = 600  # Adam steps; each costs two guided teacher calls (Heun), i.e. four teacher evaluations. A 300-step
     #                  prototype read >= 97% of 2-step samples at w = 2 as requested; notebook 09 must run in 3 minutes
     batch: int = 256  # pairs per step, as for the teacher
-    lr: float = 1e-3  # as course distillation: the student starts from the teacher's weights
+    lr: float = 1e-3  # as the digits' distillation (checkpoints.DIGITS_CD): the student starts from the teacher's weights
     warmup: int = 100  # linear warm-up steps, then cosine decay to 0
     N: int = 40  # levels of the Karras grid; the teacher steps k of them at once
     skip: int = 4  # k, the skipping interval: one teacher step from sigmas[i] to sigmas[i + k]; 10 jumps span the

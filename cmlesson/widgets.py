@@ -48,7 +48,7 @@ from matplotlib.transforms import Bbox, IdentityTransform
 from torch import nn
 
 from . import checkpoints, data, metrics, samplers, schedules
-from .config import ConsistencyTrainingConfig, DistillConfig, NoiseConfig
+from .config import BenchConfig, ConsistencyTrainingConfig, DistillConfig, NoiseConfig
 from .frontier import lcm
 from .frontier.classifier import CONFIDENT
 from .plotting import MOONS_LIMITS
@@ -510,7 +510,7 @@ def step_explorer(cm: ModelSpec = None, teacher: nn.Module | None = None, datase
                                 value="course", description="levels", style=_STYLE, layout=W.Layout(width="360px")),
         "hand": W.Text(value="1.5, 0.5", description="intermediate σ", placeholder="decreasing, e.g. 2.0, 0.6",
                        continuous_update=False, disabled=True, style=_STYLE, layout=W.Layout(width="360px")),
-        "teacher_steps": W.IntSlider(value=DistillConfig().N, min=1, max=40, description="teacher steps",
+        "teacher_steps": W.IntSlider(value=BenchConfig().teacher_steps, min=1, max=40, description="teacher steps",
                                      continuous_update=False, layout=_slider_layout(), style=_STYLE),
     }
     c = controls

@@ -108,7 +108,7 @@ def _read_store() -> dict[str, list[float]]:
 
 def _write_store(entries: dict[str, list[float]]) -> None:
     store = _read_store() | entries
-    tmp = STORE.with_suffix(".tmp")
+    tmp = STORE.with_suffix(f".{os.getpid()}.tmp")  # one writer's own file, renamed over the store at once
     lines = [f"{json.dumps(key)}: {json.dumps(values)}" for key, values in sorted(store.items())]  # one entry a line
     tmp.write_text("{\n" + ",\n".join(lines) + "\n}\n")
     tmp.replace(STORE)
@@ -140,8 +140,12 @@ def _through_store(key: str, measure: Callable[[], list[float]], required: bool 
 
 
 def weights_id(model: nn.Module) -> str:
-    """The first 16 hex digits of SHA-256 over the model's parameters and buffers (names, shapes, dtypes, bytes)."""
-    digest = hashlib.sha256()
+    """The first 16 hex digits of SHA-256 over the model's class, its noise levels (``sigma_*`` where it has them) and
+    its parameters and buffers (names, shapes, dtypes, bytes)."""
+    digest = hashlib.sha256(type(model).__qualname__.encode())
+    for attribute in ("sigma_data", "sigma_min", "sigma_max"):
+        if isinstance(value := getattr(model, attribute, None), float | int):
+            digest.update(f"{attribute}={float(value)!r};".encode())
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name} {tuple(t.shape)} {t.dtype};".encode())
@@ -157,18 +161,24 @@ def _points_id(*points: torch.Tensor) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _floor(ref: RefSampler, n: int, seeds: int, metric: Metric) -> tuple[float, ...]:
+def _floor(ref: RefSampler, n: int, seeds: int, metric: Metric, how: str) -> tuple[float, ...]:
+    """The floors of seeds 0 .. seeds-1; ``how``, the store's mode, is part of the cache's key."""
     validate.int_at_least("seeds", seeds, 1)
     pairs = [(ref(n, REF_SEED + s), ref(n, OTHER_SEED + s)) for s in range(seeds)]
     if metric is not metrics.wasserstein_2d:
         return tuple(_w1s(pairs, metric))
     keys = [f"floor {_points_id(a, b)}" for a, b in pairs]  # the pair's own bytes: any machine that draws them alike
-    stored = _read_store() if mode() == "stored" else {}
+    stored = _read_store() if how == "stored" else {}
     todo = [i for i, key in enumerate(keys) if key not in stored]
     measured = dict(zip(todo, _w1s([pairs[i] for i in todo], metric), strict=True))
     for i in todo:
         _through_store(keys[i], lambda i=i: [measured[i]], required=False)  # verify or store what was just measured
     return tuple(stored[key][0] if i not in measured else measured[i] for i, key in enumerate(keys))
+
+
+def forget_floors() -> None:
+    """Empty the floors' cache, for a process whose store file changed under it (tests)."""
+    _floor.cache_clear()
 
 
 def floor_per_seed(ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreConfig.seeds,
@@ -178,7 +188,7 @@ def floor_per_seed(ref: RefSampler, n: int = ScoreConfig.n, seeds: int = ScoreCo
     With the default W1 their mean is :func:`metrics.noise_floor` (the same pairs), the floor in the data's units;
     notebook 05 passes ``metrics.per_dimension_wasserstein`` for the lesson's metric.
     """
-    return list(_floor(ref, n, seeds, metric))
+    return list(_floor(ref, n, seeds, metric, mode()))
 
 
 def ratios(w1: list[float], ref: RefSampler, n: int = ScoreConfig.n) -> Score:
@@ -196,8 +206,10 @@ def shipped_score(model: nn.Module, label: str, sample: Sampler, ref: RefSampler
                   seeds: int = ScoreConfig.seeds) -> Score:
     """:func:`score` of a shipped model, read back from :data:`STORE` when these weights, ``label``, n and seeds are there.
 
-    ``label`` names the sampler (how ``sample`` draws from ``model``): "flow map, 2 steps". Measured where nothing is
-    stored (a model trained here, or retrained), so the value is the same either way; see the module's docstring.
+    ``label`` must name the sampler (how ``sample`` draws from ``model``), e.g. "sample_flowmap, uniform_times(2)", and
+    ``ref`` must be the course's reference (the key holds neither function): a sampler changed under the same label
+    reads the old score back, which CI's ``verify`` run of the solution notebooks catches. Measured where nothing is
+    stored (a model trained here, or retrained); see the module's docstring.
     """
     validate.int_at_least("seeds", seeds, 1)
     key = f"{weights_id(model)} {label} n={n} seeds={seeds}"

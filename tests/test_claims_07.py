@@ -126,9 +126,9 @@ def test_the_distilled_model_is_shipped_with_the_recipe_the_notebook_names():
     from cmlesson import checkpoints
     from cmlesson.config import DistillConfig
 
-    recipe = "DistillConfig(steps=1500, batch=256, lr=1e-3, N=18)"  # as the notebook's comment names it
-    assert checkpoints.DIGITS_CD == eval(recipe, {"DistillConfig": DistillConfig})
-    assert f"DIGITS_CD = {recipe}" in next(c.source for c in _nb().cells if c.get("id") == "07-10")
+    assert checkpoints.DIGITS_CD == DistillConfig(steps=1500, batch=256, lr=1e-3, N=18)
+    recipe = "DIGITS_CD = DistillConfig(steps=1500, batch=256, lr=1e-3, N=18)"  # as the notebook's comment names it
+    assert recipe in next(c.source for c in _nb().cells if c.get("id") == "07-10")
     info = checkpoints.info("digits_cd")
     assert info["steps"] == checkpoints.DIGITS_CD.steps and info["seed"] == 0 and info["kind"] == "consistency"
     m = re.fullmatch(r"distilled in ([\d,]+) steps, (\d+) s when shipped; 2-step levels: .*\n", printed("07-10"))

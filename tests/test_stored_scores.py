@@ -24,9 +24,9 @@ def ref(n, seed):
 def store(tmp_path, monkeypatch):
     path = tmp_path / "scores.json"
     monkeypatch.setattr(yardstick, "STORE", path)
-    yardstick._floor.cache_clear()
+    yardstick.forget_floors()
     yield path
-    yardstick._floor.cache_clear()
+    yardstick.forget_floors()
 
 
 @pytest.fixture
@@ -109,10 +109,10 @@ def test_verify_measures_the_floor_again_and_names_a_stored_floor_that_differs(s
     first = next(k for k in entries if k.startswith("floor"))
     entries[first] = [entries[first][0] * 2]
     store.write_text(json.dumps(entries))
-    yardstick._floor.cache_clear()
+    yardstick.forget_floors()
     monkeypatch.setenv("CMLESSON_SCORES", "stored")
     assert sorted(yardstick.floor_per_seed(ref, N, SEEDS)) != sorted(floors)  # stored mode believes the store
-    yardstick._floor.cache_clear()
+    yardstick.forget_floors()
     monkeypatch.setenv("CMLESSON_SCORES", "verify")
     with pytest.raises(AssertionError, match=f"the score stored for '{first}'"):
         yardstick.floor_per_seed(ref, N, SEEDS)
@@ -124,17 +124,22 @@ def test_a_mode_outside_the_four_is_refused_by_name(monkeypatch):
         yardstick.mode()
 
 
-def test_weights_id_follows_the_weights_not_the_object(model):
+def test_weights_id_follows_the_weights_and_the_noise_levels_not_the_object(model):
     twin = copy.deepcopy(model)
     assert yardstick.weights_id(twin) == yardstick.weights_id(model)
     with torch.no_grad():
         twin.bias[1] = twin.bias[1].nextafter(torch.tensor(1e9))  # one float, one ulp
     assert yardstick.weights_id(twin) != yardstick.weights_id(model)
+    cd = checkpoints.load("cd")
+    other = copy.deepcopy(cd)
+    other.sigma_min = 0.02  # the same weights around another boundary: another model
+    assert yardstick.weights_id(other) != yardstick.weights_id(cd) == yardstick.weights_id(copy.deepcopy(cd))
 
 
 @pytest.mark.slow
-def test_the_shipped_store_holds_what_the_yardstick_measures_for_a_shipped_model():
-    """Two ways: a stored score of the shipped iCT run, read back, and measured again here; and its floors."""
+def test_the_shipped_store_holds_what_the_yardstick_measures_for_a_shipped_model(monkeypatch):
+    """Two ways: a stored score of the shipped iCT run, read back, and measured again here, floors included."""
+    monkeypatch.setenv("CMLESSON_SCORES", "measure")  # the floors too: measured, not read from the store
     ict = checkpoints.load("ict")
     key = f"{yardstick.weights_id(ict)} consistency_sampler(k=1) n=2000 seeds=5"
     stored = json.loads(yardstick.STORE.read_text())
@@ -150,23 +155,41 @@ def test_solution_notebooks_run_under_verify_and_every_other_test_reads_the_stor
 
     class Item:
         def __init__(self, path):
-            self.fspath = path
+            self.path = path
 
     monkeypatch.delenv("CMLESSON_SCORES", raising=False)
-    root.pytest_runtest_setup(Item(ROOT / "solutions" / "10_flow_maps.ipynb"))
+    monkeypatch.setattr(root, "_CALLER", None)
+    solution = Item(ROOT / "solutions" / "10_flow_maps.ipynb")
+    root.pytest_runtest_setup(solution)
     assert yardstick.mode() == "verify"
-    root.pytest_runtest_setup(Item(ROOT / "notebooks" / "10_flow_maps.ipynb"))
-    assert yardstick.mode() == "stored"
-    monkeypatch.setenv("CMLESSON_SCORES", "verify")
-    root.pytest_runtest_setup(Item(ROOT / "tests" / "test_yardstick.py"))
-    assert yardstick.mode() == "stored"
+    root.pytest_runtest_teardown(solution)
+    assert yardstick.mode() == "stored"  # nothing outlives the notebook's test
+    for other in (Item(ROOT / "notebooks" / "10_flow_maps.ipynb"), Item(ROOT / "tests" / "test_yardstick.py")):
+        root.pytest_runtest_setup(other)
+        assert yardstick.mode() == "stored"
+    monkeypatch.setattr(root, "_CALLER", "measure")  # a developer's choice is kept for everything else
+    root.pytest_runtest_teardown(solution)
+    assert yardstick.mode() == "measure"
 
 
 def test_verify_measures_a_floor_the_store_lacks_and_requires_only_shipped_scores(store, monkeypatch):
     """Any n, seeds and reference sampler has a floor: one missing from the store is measured, not a failure."""
     monkeypatch.setenv("CMLESSON_SCORES", "measure")
     expected = yardstick.floor_per_seed(ref, N, SEEDS)
-    yardstick._floor.cache_clear()
+    yardstick.forget_floors()
     monkeypatch.setenv("CMLESSON_SCORES", "verify")
     assert yardstick.floor_per_seed(ref, N, SEEDS) == expected
     assert not store.exists()  # verify never writes
+
+
+def test_the_floors_cache_follows_the_mode(store, monkeypatch):
+    """Floors measured under one mode are not what another mode returns: the mode is part of the cache's key."""
+    monkeypatch.setenv("CMLESSON_SCORES", "store")
+    measured = yardstick.floor_per_seed(ref, N, SEEDS)
+    entries = json.loads(store.read_text())
+    store.write_text(json.dumps({k: [v[0] * 2] for k, v in entries.items()}))  # no forget_floors() on purpose
+    monkeypatch.setenv("CMLESSON_SCORES", "stored")
+    assert yardstick.floor_per_seed(ref, N, SEEDS) == [2 * f for f in measured]
+    monkeypatch.setenv("CMLESSON_SCORES", "verify")
+    with pytest.raises(AssertionError, match="the score stored for 'floor "):
+        yardstick.floor_per_seed(ref, N, SEEDS)

@@ -32,12 +32,21 @@ def notebooks(prefixes: list[str]) -> list[Path]:
 
 def main(prefixes: list[str]) -> int:
     chosen = notebooks(prefixes)
-    if not prefixes and yardstick.STORE.exists():
+    before = yardstick.STORE.read_bytes() if yardstick.STORE.exists() else None
+    if not prefixes and before is not None:
         yardstick.STORE.unlink()  # every notebook runs: nothing stale survives
     env = os.environ | {"CMLESSON_SCORES": "store"}
     for path in chosen:
         print(f"{path.name}: measuring ...", flush=True)
-        subprocess.run([sys.executable, "-m", "cmlesson.authoring.nbrun", str(path)], env=env, check=True)
+        run = subprocess.run([sys.executable, "-m", "cmlesson.authoring.nbrun", str(path)], env=env, check=False)
+        if run.returncode != 0:  # the store as it was: a half-measured one would ship
+            if before is None:
+                yardstick.STORE.unlink(missing_ok=True)
+            else:
+                yardstick.STORE.write_bytes(before)
+            print(f"{path.name} failed (exit status {run.returncode}); {yardstick.STORE.name} left as it was",
+                  file=sys.stderr)
+            return 1
     print(f"stored in {yardstick.STORE}")
     return 0
 
